@@ -1,0 +1,95 @@
+"""Backbones: a small from-scratch CNN for CPU runs (``tiny``) and torchvision ResNets (``r50`` … ``r101_dc5``).
+
+ResNets use ``FrozenBatchNorm2d`` and freeze the stem and ``layer1`` like the authors. Pretrained weights are
+never fetched implicitly: ``weights`` is a local state-dict path, or ``imagenet`` to opt in to torchvision's
+download (online machines only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchvision.models import ResNet50_Weights, ResNet101_Weights, resnet50, resnet101
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.ops import FrozenBatchNorm2d
+
+from ablate.registry import Registry
+
+BACKBONES: Registry[nn.Module] = Registry("backbone")
+
+
+@BACKBONES.register("tiny")
+class TinyBackbone(nn.Module):
+    """Stages of [3×3 stride-2 conv → BN → ReLU → 3×3 conv → BN → ReLU]; output stride 2^len(widths)."""
+
+    def __init__(self, widths: list[int], **_: object):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in widths:
+            for stride in (2, 1):
+                layers += [nn.Conv2d(c_in, c, 3, stride, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                c_in = c
+        self.body = nn.Sequential(*layers)
+        self.num_channels = c_in
+        self.stride = 2 ** len(widths)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.body(images)
+
+
+class ResNetBackbone(nn.Module):
+    """torchvision ResNet up to ``layer4``; DC5 replaces layer4's stride with dilation (output stride 16)."""
+
+    factory = staticmethod(resnet50)
+    imagenet = ResNet50_Weights.IMAGENET1K_V1
+
+    def __init__(self, dilation: bool = False, weights: str | None = None, train_backbone: bool = True, **_: object):
+        super().__init__()
+        resnet = self.factory(weights=None, replace_stride_with_dilation=[False, False, dilation],
+                              norm_layer=FrozenBatchNorm2d)
+        if weights == "imagenet":
+            resnet.load_state_dict(self.imagenet.get_state_dict(progress=True))
+        elif weights:
+            load_resnet_weights(resnet, Path(weights))
+        for name, p in resnet.named_parameters():
+            # the authors train layer2–4 only (stem and layer1 stay frozen), and nothing if lr_backbone ≤ 0
+            p.requires_grad_(train_backbone and any(k in name for k in ("layer2", "layer3", "layer4")))
+        self.body = IntermediateLayerGetter(resnet, return_layers={"layer4": "0"})
+        self.num_channels = 2048
+        self.stride = 16 if dilation else 32
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.body(images)["0"]
+
+
+@BACKBONES.register("resnet50")
+class ResNet50(ResNetBackbone):
+    pass
+
+
+@BACKBONES.register("resnet101")
+class ResNet101(ResNetBackbone):
+    factory = staticmethod(resnet101)
+    imagenet = ResNet101_Weights.IMAGENET1K_V1
+
+
+def load_resnet_weights(resnet: nn.Module, path: Path) -> None:
+    """Load an ImageNet state dict from a local file (torchvision's, or a ``backbone.0.body.``-prefixed one)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"model.backbone.weights: no such file {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state) if isinstance(state, dict) else state
+    state = {k.removeprefix("backbone.0.body.").removeprefix("backbone.body."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
+    missing, unexpected = resnet.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: not a ResNet state dict (missing {missing[:5]}, unexpected {unexpected[:5]})")
+
+
+def build_backbone(name: str, *, widths: list[int], dilation: bool, weights: str | None,
+                   train_backbone: bool) -> nn.Module:
+    return BACKBONES.get(name)(widths=widths, dilation=dilation, weights=weights, train_backbone=train_backbone)

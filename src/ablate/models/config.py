@@ -1,0 +1,37 @@
+"""Structured-config schema of the model (``model`` group) and the axis choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "tiny"  # tiny | resnet50 | resnet101
+    dilation: bool = False  # DC5
+    weights: Optional[str] = None  # local state-dict path, or "imagenet" (torchvision download, opt-in)
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # tiny only
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    hidden_dim: int = 128
+    nheads: int = 4
+    enc_layers: int = 2
+    dec_layers: int = 3
+    dim_feedforward: int = 512
+    dropout: float = 0.0
+    num_queries: int = 20
+    num_classes: Optional[int] = None  # None: from the data (largest category id + 1)
+    aux_loss: bool = True
+    init_from: Optional[str] = None  # a checkpoint of ours or of the authors' (converted on load)
+
+
+@dataclass
+class AxisChoice:
+    """A config-group node of one ablation axis: ``csq``, ``proj`` or ``ref``."""
+
+    name: str = "???"

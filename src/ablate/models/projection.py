@@ -1,0 +1,98 @@
+"""Axis ``proj``: the form of the learned transformation T in p_q = T(f)·p_s (paper Fig. 5).
+
+The free entries of T are predicted from a decoder embedding by an FFN (Linear → ReLU → Linear), as in the
+paper; each class here knows how many entries it needs and how to apply them to a vector.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ablate.models.heads import MLP
+from ablate.registry import Registry
+
+PROJECTIONS: Registry[Projection] = Registry("proj")
+
+
+class Projection(nn.Module):
+    """``forward(x, v)`` returns T(x)·v for x, v of shape (..., d)."""
+
+    def __init__(self, d_model: int, nheads: int):
+        super().__init__()
+        self.d_model, self.nheads = d_model, nheads
+        n = self.entries(d_model, nheads)
+        self.mlp = MLP(d_model, d_model, n, 2) if n else None
+
+    @staticmethod
+    def entries(d_model: int, nheads: int) -> int:
+        """How many free entries of T the FFN predicts."""
+        raise NotImplementedError
+
+    @classmethod
+    def num_parameters(cls, d_model: int, nheads: int) -> int:
+        """Parameter count of the T-predicting FFN: (d·d + d) + (d·k + k) for k free entries, 0 for identity."""
+        k = cls.entries(d_model, nheads)
+        return 0 if k == 0 else d_model * d_model + d_model + d_model * k + k
+
+
+@PROJECTIONS.register("identity")
+class Identity(Projection):
+    """T = I: nothing is learned."""
+
+    @staticmethod
+    def entries(d_model: int, nheads: int) -> int:
+        return 0
+
+    def forward(self, x: Tensor, v: Tensor) -> Tensor:
+        return v
+
+
+@PROJECTIONS.register("scalar")
+class Scalar(Projection):
+    """T = λ·I with one predicted scalar λ."""
+
+    @staticmethod
+    def entries(d_model: int, nheads: int) -> int:
+        return 1
+
+    def forward(self, x: Tensor, v: Tensor) -> Tensor:
+        return self.mlp(x) * v
+
+
+@PROJECTIONS.register("block")
+class BlockDiagonal(Projection):
+    """T = diag(T_1 … T_M): one d_head×d_head block per attention head (32×32 at d=256, 8 heads)."""
+
+    @staticmethod
+    def entries(d_model: int, nheads: int) -> int:
+        return d_model * d_model // nheads
+
+    def forward(self, x: Tensor, v: Tensor) -> Tensor:
+        m, dh = self.nheads, self.d_model // self.nheads
+        blocks = self.mlp(x).unflatten(-1, (m, dh, dh))
+        return (blocks @ v.unflatten(-1, (m, dh, 1))).flatten(-3)
+
+
+@PROJECTIONS.register("full")
+class Full(Projection):
+    """A full d×d matrix T."""
+
+    @staticmethod
+    def entries(d_model: int, nheads: int) -> int:
+        return d_model * d_model
+
+    def forward(self, x: Tensor, v: Tensor) -> Tensor:
+        t = self.mlp(x).unflatten(-1, (self.d_model, self.d_model))
+        return (t @ v.unsqueeze(-1)).squeeze(-1)
+
+
+@PROJECTIONS.register("diagonal")
+class Diagonal(Projection):
+    """T = diag(λ_q): the paper's choice (the authors' ``query_scale``)."""
+
+    @staticmethod
+    def entries(d_model: int, nheads: int) -> int:
+        return d_model
+
+    def forward(self, x: Tensor, v: Tensor) -> Tensor:
+        return self.mlp(x) * v

@@ -1,0 +1,54 @@
+"""Axis ``ref``: where the reference point s comes from (paper §4.3, "reference points").
+
+Every class returns s already passed through the sigmoid, as (x, y) in [0, 1], shape (B, Q, 2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ablate.models.heads import MLP, inverse_sigmoid
+from ablate.registry import Registry
+
+REFERENCE_POINTS: Registry[ReferencePoint] = Registry("ref")
+
+
+class ReferencePoint(nn.Module):
+    def __init__(self, d_model: int, num_queries: int):
+        super().__init__()
+
+    def forward(self, query_pos: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@REFERENCE_POINTS.register("query")
+class FromQuery(ReferencePoint):
+    """s = sigmoid(FFN(o_q)): the default (the authors' ``ref_point_head``)."""
+
+    def __init__(self, d_model: int, num_queries: int):
+        super().__init__(d_model, num_queries)
+        self.mlp = MLP(d_model, d_model, 2, 2)
+
+    def forward(self, query_pos: Tensor) -> Tensor:
+        return self.mlp(query_pos).sigmoid()
+
+
+@REFERENCE_POINTS.register("learned")
+class Learned(ReferencePoint):
+    """s is a free 2-d parameter per query (pre-sigmoid), initialised uniformly over the image."""
+
+    def __init__(self, d_model: int, num_queries: int):
+        super().__init__(d_model, num_queries)
+        self.points = nn.Parameter(inverse_sigmoid(torch.rand(num_queries, 2)))
+
+    def forward(self, query_pos: Tensor) -> Tensor:
+        return self.points.sigmoid().unsqueeze(0).expand(query_pos.shape[0], -1, -1)
+
+
+@REFERENCE_POINTS.register("zero")
+class Zero(ReferencePoint):
+    """s = (0, 0) before the sigmoid: every query starts from the image centre, as in DETR."""
+
+    def forward(self, query_pos: Tensor) -> Tensor:
+        return query_pos.new_full((*query_pos.shape[:2], 2), 0.5)
