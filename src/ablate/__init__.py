@@ -1,0 +1,32 @@
+"""ablate: an ablation-study harness for Conditional DETR (Meng et al., ICCV 2021).
+
+Python API::
+
+    cfg = ablate.compose(["csq=T", "proj=scalar"])   # what `python -m ablate csq=T proj=scalar` runs
+    model = ablate.build_model(cfg)                  # a torch.nn.Module
+    out = model([image1, image2], return_attention=True)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+    from torch import nn
+
+__all__ = ["build_model", "compose"]
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """The validated config of ``python -m ablate <overrides>``."""
+    from ablate.config import compose as _compose
+
+    return _compose(overrides)
+
+
+def build_model(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:
+    """The detector that config trains (see :func:`ablate.models.builder.build_model`)."""
+    from ablate.models.builder import build_model as _build
+
+    return _build(cfg, num_classes)

@@ -1,0 +1,155 @@
+"""One job: skip if finished, record duplicates, train (or evaluate), and write the run files.
+
+Called by ``python -m ablate`` for a single run and for every job of a multirun. Whatever happens inside,
+``result.json`` ends as ``finished``, ``duplicate`` or ``failed`` (with the error, step and traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ablate.config import config_key, effective_config, model_axes, variant_label
+from ablate.engine.distributed import Dist, cleanup, init_distributed
+from ablate.engine.train import Diverged, Preempted, resolve_device, train
+from ablate.models.builder import build_model, count_parameters
+from ablate.runs.files import RunFiles, git_commit, utc_now
+from ablate.runs.logger import NullLogger, build_logger
+
+log = logging.getLogger(__name__)
+DONE = ("finished", "duplicate")
+
+
+def claim(sweep_dir: Path, run_key: str, output_dir: Path) -> Path:
+    """First job of a sweep to claim ``run_key`` trains it; later ones get the owner's folder back.
+
+    ``O_CREAT | O_EXCL`` makes the claim atomic across processes of a parallel launcher sharing the folder.
+    """
+    keys = sweep_dir / ".claims"
+    keys.mkdir(parents=True, exist_ok=True)
+    path = keys / run_key
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        for _ in range(50):  # the owner may be between creating and writing the file
+            owner = path.read_text().strip()
+            if owner:
+                return Path(owner)
+            time.sleep(0.1)
+        return output_dir
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(output_dir))
+    return output_dir
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """Dotted keys (``train.lr``) for W&B, so the dashboard filters and groups by them."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}.{k}" if prefix else str(k))
+        else:
+            out[prefix] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | None = None,
+            sweep_dir: Path | None = None) -> dict[str, Any]:
+    """Run one job into ``output_dir`` and return its result dict. Raises after recording a failure."""
+    files = RunFiles(output_dir)
+    files.output_dir.mkdir(parents=True, exist_ok=True)
+    previous = files.read_result()
+    if previous and previous.get("status") in DONE:
+        log.info("%s is already %s; not re-running it", files.output_dir, previous["status"])
+        return previous
+
+    axes = model_axes(cfg)
+    effective = effective_config(cfg)
+    result: dict[str, Any] = {
+        "status": "running", "axes": axes, "variant": variant_label(axes),
+        "config_key": config_key(cfg, with_seed=False), "run_key": config_key(cfg), "seed": int(cfg.train.seed),
+        "duplicate_of": None, "metrics": {}, "params": {}, "steps": 0, "wall_time_s": None, "world_size": 1,
+        "effective_batch_size": int(cfg.train.batch_size), "resumed_from": None, "error": None,
+        "overrides": list(overrides or []), "output_dir": str(files.output_dir), "git_commit": git_commit(),
+        "wandb": None, "started_at": utc_now(), "finished_at": None,
+    }
+    device = resolve_device(cfg.train.device)
+    d = init_distributed(device.type)
+    if d.enabled and device.type == "cuda":
+        device = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(device)
+    result["world_size"] = d.world_size
+    result["effective_batch_size"] = int(cfg.train.batch_size) * d.world_size
+
+    if sweep_dir is not None and d.is_main:
+        owner = claim(sweep_dir, result["run_key"], files.output_dir)
+        if owner != files.output_dir:
+            result.update(status="duplicate", duplicate_of=str(owner), finished_at=utc_now())
+            files.write_result(result)
+            log.info("same model as %s: recorded as a duplicate, not trained again", owner)
+            return result
+    if d.is_main:
+        files.write_result(result)
+
+    logger = NullLogger()
+    t0 = time.perf_counter()
+    try:
+        if cfg.train.num_threads:
+            torch.set_num_threads(cfg.train.num_threads)
+        seed_everything(int(cfg.train.seed) + d.rank)
+        from ablate.data import build_datasets
+
+        train_ds, val_ds = build_datasets(cfg.data)
+        model = build_model(cfg, num_classes=train_ds.num_classes).to(device)
+        result["params"] = count_parameters(model)
+        if d.is_main:
+            group = cfg.logger.group or (sweep_dir.name if sweep_dir is not None else None)
+            logger = build_logger(cfg.logger, files.output_dir, config={**flat_config(cfg), **axes,
+                                  "params_total": result["params"]["total"]},
+                                  name=f"{cfg.name} {result['variant']} seed={cfg.train.seed}", group=group)
+            result["wandb"] = logger.info()
+            files.write_result(result)
+        summary = train(cfg, model, files, logger, d, device, effective, datasets=(train_ds, val_ds))
+        result.update(metrics={k: summary["metrics"][k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")},
+                      steps=summary["steps"], resumed_from=summary["resumed_from"],
+                      train_time_s=summary["train_time_s"])
+        if d.is_main:
+            files.write_detections(summary["detections"])
+            logger.summary({f"final/{k}": v for k, v in result["metrics"].items()} | {"params": result["params"]})
+        result.update(status="finished", wall_time_s=time.perf_counter() - t0, finished_at=utc_now())
+        if d.is_main:
+            files.write_result(result)
+            logger.finish(0)
+        return result
+    except BaseException as e:
+        preempted = isinstance(e, (Preempted, KeyboardInterrupt))
+        step = e.step if isinstance(e, Diverged) else None
+        result.update(status="interrupted" if preempted else "failed", wall_time_s=time.perf_counter() - t0,
+                      finished_at=utc_now(),
+                      error={"message": f"{type(e).__name__}: {e}", "type": type(e).__name__, "step": step,
+                             "traceback": traceback.format_exc()})
+        if d.is_main:
+            files.write_result(result)
+            logger.finish(1)
+        raise
+    finally:
+        cleanup(d)

@@ -1,0 +1,182 @@
+"""The typed config schema, ``compose()``, validation, and the ablation axes a run records.
+
+The YAML tree in ``conf/`` is merged over these dataclasses, so a wrong type fails at compose time with the
+key's name; ``validate`` then rejects values that are well-typed but impossible, before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from ablate.data.config import DataConfig
+from ablate.engine.config import EvalConfig, TrainConfig
+from ablate.losses.config import LossConfig
+from ablate.models.config import AxisChoice, ModelConfig
+from ablate.models.projection import PROJECTIONS
+from ablate.models.reference import REFERENCE_POINTS
+from ablate.models.spatial_query import SPATIAL_QUERIES
+from ablate.runs.logger import LoggerConfig
+
+NA = "n/a"
+
+
+class ConfigError(ValueError):
+    """A config value that is well-typed but cannot work; the message names the key and says why."""
+
+
+@dataclass
+class Config:
+    csq: AxisChoice = field(default_factory=AxisChoice)
+    proj: AxisChoice = field(default_factory=AxisChoice)
+    ref: AxisChoice = field(default_factory=AxisChoice)
+    focal: bool = True
+    offset: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    name: str = "ablate"  # W&B run-name prefix
+
+
+def config_dir() -> Path:
+    """``conf/`` inside an installed wheel, or at the top of the repo for a source/editable install."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parents[1] / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"cannot find ablate's conf/ folder near {here}")
+
+
+def sweeps_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sweeps", here.parents[1] / "sweeps"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"cannot find ablate's sweeps/ folder near {here}")
+
+
+def register_schema() -> None:
+    ConfigStore.instance().store(name="ablate_schema", node=Config)
+
+
+def compose(overrides: list[str] | None = None, *, return_hydra_config: bool = False) -> DictConfig:
+    """Exactly the config that ``python -m ablate <overrides>`` runs, validated."""
+    register_schema()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides or []), return_hydra_config=return_hydra_config)
+    validate(cfg)
+    return cfg
+
+
+POSITIVE = ("train.batch_size", "train.epochs", "train.log_every", "eval.batch_size", "eval.top_k",
+            "model.hidden_dim", "model.nheads", "model.dec_layers", "model.dim_feedforward", "model.num_queries")
+NON_NEGATIVE = ("train.weight_decay", "train.warmup_steps", "eval.every", "model.enc_layers",
+                "loss.bbox_coef", "loss.giou_coef", "loss.cost_bbox", "loss.cost_giou", "loss.eos_coef")
+CHOICES = {
+    "eval.backend": ("pycocotools", "faster_coco_eval"),
+    "data.name": ("shapes", "coco"),
+    "logger.name": ("wandb", "none"),
+    "logger.mode": ("offline", "online", "disabled"),
+    "model.backbone.name": ("tiny", "resnet50", "resnet101"),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Reject impossible values and combinations, naming the key and the reason."""
+    for axis, registry in (("csq", SPATIAL_QUERIES), ("proj", PROJECTIONS), ("ref", REFERENCE_POINTS)):
+        if cfg[axis].name not in registry:
+            raise ConfigError(f"{axis}={cfg[axis].name!r} is unknown; valid choices: {', '.join(registry.names())}")
+    for key in POSITIVE:
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 1")
+    for key in NON_NEGATIVE:
+        if OmegaConf.select(cfg, key) < 0:
+            raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 0")
+    for key, valid in CHOICES.items():
+        if OmegaConf.select(cfg, key) not in valid:
+            raise ConfigError(f"{key}={OmegaConf.select(cfg, key)!r} is not one of: {', '.join(valid)}")
+    if cfg.train.lr <= 0:
+        raise ConfigError(f"train.lr={cfg.train.lr} must be > 0")
+    if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
+        raise ConfigError(f"train.max_steps={cfg.train.max_steps} must be ≥ 1 (or null to train for train.epochs)")
+    m = cfg.model
+    if m.hidden_dim % m.nheads:
+        raise ConfigError(f"model.hidden_dim={m.hidden_dim} must be divisible by model.nheads={m.nheads}")
+    if m.hidden_dim % 4:
+        raise ConfigError(f"model.hidden_dim={m.hidden_dim} must be divisible by 4 (sine pairs for x and y)")
+    if not 0 <= m.dropout < 1:
+        raise ConfigError(f"model.dropout={m.dropout} must be in [0, 1)")
+    if m.num_classes is not None and m.num_classes < 1:
+        raise ConfigError(f"model.num_classes={m.num_classes} must be ≥ 1 (largest category id + 1)")
+    if m.backbone.name == "tiny" and m.backbone.dilation:
+        raise ConfigError("model.backbone.dilation=true needs a ResNet backbone (model=r50_dc5 or r101_dc5)")
+    if m.backbone.name == "tiny" and m.backbone.weights:
+        raise ConfigError("model.backbone.weights is for ResNet backbones; the tiny backbone trains from scratch")
+    if cfg.focal and m.num_queries * (m.num_classes or 1) < 1:
+        raise ConfigError("model.num_queries must be ≥ 1")
+    if cfg.data.name == "coco" and not cfg.data.root and not (cfg.data.train_ann and cfg.data.val_ann):
+        raise ConfigError("data=coco needs data.root=DIR (a folder in COCO-2017 layout) or explicit data.*_ann paths")
+
+
+def model_axes(cfg: DictConfig) -> dict[str, Any]:
+    """The ablation axes of the model this config builds; an axis the model does not contain is ``n/a``.
+
+    Two configs with equal axes (and equal other settings) are the same model, e.g. ``csq=C proj=full``
+    and ``csq=C proj=diagonal`` (CSQ-C has no T).
+    """
+    query = SPATIAL_QUERIES.get(cfg.csq.name)
+    uses_ref = query.conditional or cfg.offset
+    return {
+        "csq": cfg.csq.name,
+        "proj": cfg.proj.name if query.uses_proj else NA,
+        "ref": cfg.ref.name if uses_ref else NA,
+        "focal": bool(cfg.focal),
+        "offset": bool(cfg.offset),
+        "model": cfg.model.name,
+        "num_queries": int(cfg.model.num_queries),
+    }
+
+
+def variant_label(axes: dict[str, Any]) -> str:
+    return " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                    for k, v in axes.items() if k in ("csq", "proj", "ref", "focal", "offset"))
+
+
+# Keys that never change the trained model: where it is written, how it is logged, how often it is evaluated.
+_KEY_EXCLUDE = ("logger", "name", "eval.every", "eval.backend", "eval.batch_size", "train.log_every",
+                "train.checkpoint_every", "train.resume", "train.num_threads", "train.device", "data.num_workers")
+
+
+def effective_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config with unused axes replaced by ``n/a`` and run-only keys removed: what defines the model."""
+    c = OmegaConf.to_container(cfg, resolve=True)
+    c.pop("hydra", None)
+    for key in _KEY_EXCLUDE:
+        parts = key.split(".")
+        node = c
+        for p in parts[:-1]:
+            node = node.get(p, {})
+        node.pop(parts[-1], None)
+    axes = model_axes(cfg)
+    for axis in ("proj", "ref"):
+        if axes[axis] == NA:
+            c[axis] = NA
+    return c
+
+
+def config_key(cfg: DictConfig, *, with_seed: bool = True) -> str:
+    c = effective_config(cfg)
+    if not with_seed:
+        c["train"].pop("seed", None)
+    return hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,201 @@
+"""The training loop: AdamW with a backbone group, warm-up + step LR drop, gradient clipping, auxiliary losses,
+periodic evaluation and checkpoints, exact resume, and a stop on the first non-finite loss."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+from tqdm import tqdm
+
+from ablate.data import build_datasets, build_loader
+from ablate.engine.checkpoint import check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ablate.engine.distributed import Dist, all_reduce_mean
+from ablate.engine.evaluate import evaluate
+from ablate.losses import build_criterion
+from ablate.runs.files import RunFiles
+
+log = logging.getLogger(__name__)
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss or gradient: the run stops before an optimizer step is taken on it."""
+
+    def __init__(self, step: int, what: str):
+        super().__init__(f"{what} diverged at step {step}")
+        self.step = step
+
+
+class Preempted(RuntimeError):
+    """SIGTERM (e.g. SLURM preemption): a checkpoint was written; relaunching resumes from it."""
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    resumed_from: int | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name} but CUDA is not available (use train.device=auto or cpu)")
+    return device
+
+
+def build_optimizer(model: nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
+    """Two groups, as the authors: the backbone at ``lr_backbone``, everything else at ``lr``."""
+    backbone = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+    groups = [{"params": rest, "lr": cfg.train.lr}]
+    if backbone:
+        groups.append({"params": backbone, "lr": cfg.train.lr_backbone})
+    return torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+
+
+def lr_factor(step: int, *, warmup: int, drop_step: int | None) -> float:
+    """Linear warm-up over ``warmup`` steps, then ×0.1 from ``drop_step`` on (the paper's StepLR, in steps)."""
+    factor = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    return factor * (0.1 if drop_step is not None and step >= drop_step else 1.0)
+
+
+def to_device(targets: list[dict], device: torch.device) -> list[dict]:
+    return [{k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+
+
+def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Dist, device: torch.device,
+          effective: dict, datasets: tuple | None = None, on_eval: Any = None) -> dict[str, Any]:
+    """Train ``model`` per ``cfg`` and evaluate it; returns the summary that goes into result.json."""
+    train_ds, val_ds = datasets if datasets is not None else build_datasets(cfg.data)
+    bs = cfg.train.batch_size
+    train_loader = build_loader(train_ds, bs, train=True, seed=cfg.train.seed, rank=d.rank,
+                                world_size=d.world_size, num_workers=cfg.data.num_workers,
+                                pin_memory=device.type == "cuda")
+    val_loader = build_loader(val_ds, cfg.eval.batch_size, train=False, seed=cfg.train.seed, rank=d.rank,
+                              world_size=d.world_size, num_workers=cfg.data.num_workers,
+                              pin_memory=device.type == "cuda")
+    raw_model = model
+    criterion = build_criterion(cfg.loss, num_classes=raw_model.num_classes, focal=cfg.focal).to(device)
+    if d.enabled:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = build_optimizer(raw_model, cfg)
+    steps_per_epoch = len(train_loader)
+    total = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
+    drop = int(cfg.train.lr_drop * steps_per_epoch) if cfg.train.lr_drop is not None else None
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, warmup=cfg.train.warmup_steps, drop_step=drop))
+    valid = torch.zeros(raw_model.num_classes, dtype=torch.bool)
+    valid[list(train_ds.category_ids)] = True
+    amp = bool(cfg.train.amp) and device.type == "cuda"
+
+    state = TrainState()
+    ckpt = load_checkpoint(files) if cfg.train.resume else None
+    if ckpt is not None:
+        check_compatible(ckpt["effective_config"], effective)
+        raw_model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        state.step = state.resumed_from = int(ckpt["step"])
+        state.history = list(ckpt.get("history", []))
+        log.info("resuming from step %d (%s)", state.step, files.checkpoint)
+
+    def checkpoint() -> None:
+        if d.is_main:
+            save_checkpoint(files, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "scheduler": scheduler.state_dict(), "step": state.step, "rng": rng_state(),
+                                    "effective_config": effective, "history": state.history})
+
+    def run_eval() -> dict[str, float]:
+        t0 = time.perf_counter()
+        stats, detections = evaluate(raw_model, val_loader, val_ds.coco, device, d, focal=cfg.focal,
+                                     top_k=cfg.eval.top_k, backend=cfg.eval.backend, valid_classes=valid,
+                                     amp=amp, progress=d.is_main)
+        record = {"kind": "eval", "step": state.step, **stats, "time_s": time.perf_counter() - t0}
+        state.history.append(record)
+        if d.is_main:
+            files.log_metrics(record)
+            logger.log({f"val/{k}": v for k, v in stats.items()}, step=state.step)
+        if on_eval is not None:
+            on_eval(record)
+        model.train()
+        return stats, detections
+
+    stop = {"signal": None}
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.update(signal=signum))
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
+    n_sum, t_ckpt, t_start = 0, time.monotonic(), time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, initial=state.step, desc="train", disable=not d.is_main, dynamic_ncols=True)
+    try:
+        while state.step < total:
+            epoch, offset = divmod(state.step, steps_per_epoch)
+            train_loader.sampler.set_epoch(epoch)
+            train_loader.sampler.set_start(offset * bs)  # continue the exact data order after a resume
+            for images, mask, targets in train_loader:
+                images, mask = images.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+                targets = to_device(targets, device)
+                n_boxes = torch.as_tensor(float(sum(len(t["labels"]) for t in targets)), device=device)
+                num_boxes = max(float(all_reduce_mean(n_boxes, d)), 1.0)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    outputs = model(images, mask)
+                losses = criterion(outputs, targets, num_boxes)
+                loss = losses["loss"]
+                if not torch.isfinite(loss):
+                    raise Diverged(state.step, "loss")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.train.clip_max_norm > 0:
+                    norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.train.clip_max_norm)
+                    if not torch.isfinite(norm):
+                        raise Diverged(state.step, "gradient")
+                optimizer.step()
+                scheduler.step()
+                state.step += 1
+                bar.update(1)
+                for k in ("loss", "loss_ce", "loss_bbox", "loss_giou", "class_error"):
+                    sums[k] += losses[k].detach()
+                n_sum += 1
+
+                if state.step % cfg.train.log_every == 0 or state.step == total:
+                    means = {k: float(v) / n_sum for k, v in sums.items()}
+                    lr = optimizer.param_groups[0]["lr"]
+                    record = {"kind": "train", "step": state.step, "epoch": state.step / steps_per_epoch,
+                              "lr": lr, **means, "time_s": time.perf_counter() - t_start}
+                    sums.clear()
+                    n_sum = 0
+                    if d.is_main:
+                        files.log_metrics(record)
+                        logger.log({f"train/{k}": v for k, v in means.items()} | {"train/lr": lr}, step=state.step)
+                        bar.set_postfix(loss=f"{means['loss']:.3f}", lr=f"{lr:.1e}")
+                if cfg.eval.every and state.step % cfg.eval.every == 0 and state.step < total:
+                    run_eval()
+                if time.monotonic() - t_ckpt >= cfg.train.checkpoint_every:
+                    checkpoint()
+                    t_ckpt = time.monotonic()
+                if stop["signal"] is not None:
+                    checkpoint()
+                    raise Preempted(f"stopped by signal {stop['signal']} at step {state.step}; checkpoint written")
+                if state.step >= total:
+                    break
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, previous)
+    train_time = time.perf_counter() - t_start
+    checkpoint()
+    stats, detections = run_eval()
+    return {"metrics": stats, "detections": detections, "steps": state.step, "train_time_s": train_time,
+            "resumed_from": state.resumed_from, "steps_per_epoch": steps_per_epoch}
