@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.config import config_key, effective_config, model_axes, variant_label
-from ablate.engine.distributed import Dist, cleanup, init_distributed
+from ablate.engine.distributed import cleanup, init_distributed
 from ablate.engine.train import Diverged, Preempted, resolve_device, train
 from ablate.models.builder import build_model, count_parameters
 from ablate.runs.files import RunFiles, git_commit, utc_now

@@ -6,8 +6,8 @@ import torch
 
 from ablate.losses import LossConfig, build_criterion
 from ablate.models.config import ModelConfig
-from ablate.models.detector import build_detector
 from ablate.models.convert import load_pretrained
+from ablate.models.detector import build_detector
 from ablate.models.postprocess import postprocess
 from tests.conftest import FIXTURES
 

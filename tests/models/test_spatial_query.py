@@ -20,7 +20,8 @@ def entries(x: torch.Tensor, k: int) -> torch.Tensor:
 def make(proj: str) -> Projection:
     p = PROJECTIONS.get(proj)(D, M)
     if p.mlp is not None:
-        p.mlp.forward = lambda x, k=p.entries(D, M): entries(x, k)
+        k = p.entries(D, M)
+        p.mlp.forward = lambda x: entries(x, k)
     return p
 
 

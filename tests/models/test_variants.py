@@ -79,8 +79,8 @@ def test_first_decoder_layer_is_the_same_for_every_conditional_form():
     for csq in ("full", "C", "T", "P", "I"):
         model = toy(csq=csq).eval()
         model.load_state_dict(base.state_dict(), strict=False)
-        seen = []
-        h = model.transformer.decoder.layers[0].register_forward_hook(lambda m, i, o: seen.append(o[0]))
+        seen: list = []
+        h = model.transformer.decoder.layers[0].register_forward_hook(lambda m, i, o, seen=seen: seen.append(o[0]))
         with torch.no_grad():
             out = model(toy_images())
         h.remove()

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 50
-    max_steps: Optional[int] = None  # when set, training stops after this many optimizer steps
+    max_steps: int | None = None  # when set, training stops after this many optimizer steps
     batch_size: int = 2  # per process; the effective batch is batch_size × world size
     lr: float = 1e-4
     lr_backbone: float = 1e-5  # ≤ 0 freezes the whole backbone
     weight_decay: float = 1e-4
-    lr_drop: Optional[float] = 40  # epoch at which the lr drops ×0.1 (None: never)
+    lr_drop: float | None = 40  # epoch at which the lr drops ×0.1 (None: never)
     warmup_steps: int = 0  # linear warm-up from 0 (not in the paper; used by the tiny CPU recipe)
     clip_max_norm: float = 0.1  # ≤ 0: no clipping
     seed: int = 42
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
-    num_threads: Optional[int] = None  # torch CPU threads (None: torch's default)
+    num_threads: int | None = None  # torch CPU threads (None: torch's default)
     log_every: int = 20  # steps between training log lines
     checkpoint_every: float = 120.0  # seconds of training between checkpoints
     resume: bool = True  # continue from <output_dir>/checkpoint.pt when it exists

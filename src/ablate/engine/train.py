@@ -16,7 +16,13 @@ from torch import nn
 from tqdm import tqdm
 
 from ablate.data import build_datasets, build_loader
-from ablate.engine.checkpoint import check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ablate.engine.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from ablate.engine.distributed import Dist, all_reduce_mean
 from ablate.engine.evaluate import evaluate
 from ablate.losses import build_criterion

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
 class BackboneConfig:
     name: str = "tiny"  # tiny | resnet50 | resnet101
     dilation: bool = False  # DC5
-    weights: Optional[str] = None  # local state-dict path, or "imagenet" (torchvision download, opt-in)
+    weights: str | None = None  # local state-dict path, or "imagenet" (torchvision download, opt-in)
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # tiny only
 
 
@@ -25,9 +24,9 @@ class ModelConfig:
     dim_feedforward: int = 512
     dropout: float = 0.0
     num_queries: int = 20
-    num_classes: Optional[int] = None  # None: from the data (largest category id + 1)
+    num_classes: int | None = None  # None: from the data (largest category id + 1)
     aux_loss: bool = True
-    init_from: Optional[str] = None  # a checkpoint of ours or of the authors' (converted on load)
+    init_from: str | None = None  # a checkpoint of ours or of the authors' (converted on load)
 
 
 @dataclass

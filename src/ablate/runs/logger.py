@@ -1,0 +1,257 @@
+"""Experiment-logger adapter: one W&B run per Hydra job, or nothing.
+
+Callers name metrics with slashes (``train/loss``, ``val/AP``) and always call ``finish`` (with
+``exit_code=1`` on failure: W&B would otherwise show a crashed Hydra job as "finished", wandb#4591).
+The class also works as a context manager that does exactly that.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ablate.runs.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas
+
+log = logging.getLogger(__name__)
+
+LOGGER_NAMES = ("wandb", "none")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+@dataclass
+class LoggerConfig:
+    """Hydra structured config for the ``logger`` group (``conf/logger/*.yaml``)."""
+
+    name: str = "wandb"  # wandb | none
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "ablate"
+    entity: str | None = None
+    group: str | None = None  # None: the sweep folder's name, passed by the caller
+    tags: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Logger(Protocol):
+    def log(self, metrics: dict, step: int) -> None: ...
+    def summary(self, values: dict) -> None: ...
+    def log_image(self, key: str, path: str | Path) -> None: ...
+    def log_table(self, key: str, df: pandas.DataFrame) -> None: ...
+    def finish(self, exit_code: int = 0) -> None: ...
+    def info(self) -> dict: ...
+
+
+class _FinishOnExit:
+    """``with build_logger(...) as lg:`` finishes the run, marking it failed if an exception escapes."""
+
+    def finish(self, exit_code: int = 0) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(exit_code=0 if exc_type is None else 1)
+
+
+class NullLogger(_FinishOnExit):
+    """``logger=none``: does nothing and never imports wandb."""
+
+    def log(self, metrics: dict, step: int) -> None:
+        pass
+
+    def summary(self, values: dict) -> None:
+        pass
+
+    def log_image(self, key: str, path: str | Path) -> None:
+        pass
+
+    def log_table(self, key: str, df: pandas.DataFrame) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+    def info(self) -> dict:
+        return {"mode": "disabled", "id": None, "dir": None}
+
+
+class WandbLogger(_FinishOnExit):
+    """One W&B run in ``output_dir/wandb``; its id lives in ``output_dir/wandb_id.txt`` for resumption."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        *,
+        mode: str,
+        project: str,
+        entity: str | None,
+        group: str | None,
+        name: str,
+        job_type: str,
+        tags: list[str],
+        config: dict,
+    ) -> None:
+        import wandb
+
+        self._wandb = wandb
+        self.mode = mode
+        self.output_dir = Path(output_dir).absolute()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        run_id = None if mode == "disabled" else _persistent_run_id(self.output_dir / "wandb_id.txt")
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            group=group,
+            job_type=job_type,
+            name=name,
+            tags=list(tags),
+            config=config,
+            dir=str(self.output_dir),
+            mode=mode,
+            id=run_id,
+            resume="allow" if run_id else None,
+            settings=_wandb_settings(wandb),
+        )
+        self._finished = False
+
+    def log(self, metrics: dict, step: int) -> None:
+        # W&B drops (with a warning) rows whose step is below the run's current step.
+        self.run.log(dict(metrics), step=int(step))
+
+    def summary(self, values: dict) -> None:
+        self.run.summary.update(dict(values))
+
+    def log_image(self, key: str, path: str | Path) -> None:
+        # commit=False: attach to the current step; a committing log() would advance W&B's step and
+        # make the next log(step=...) look like it went backwards (and be dropped).
+        self.run.log({key: self._wandb.Image(str(path))}, commit=False)
+
+    def log_table(self, key: str, df: pandas.DataFrame) -> None:
+        self.run.log({key: self._wandb.Table(dataframe=df)}, commit=False)
+
+    def finish(self, exit_code: int = 0) -> None:
+        """Finish the run; a non-zero ``exit_code`` marks it failed. Safe to call twice."""
+        if self._finished:
+            return
+        self._finished = True
+        self.run.finish(exit_code=exit_code)
+        # wandb 0.31's finish() returns before wandb-core has written the run's records: the
+        # offline-run-*/run-*.wandb file can still be a 7-byte header for ~10 ms, so a job killed or
+        # synced right after would lose the run. Shutting the service down waits for the flush
+        # (cost: the next init in this process restarts wandb-core, well under a second).
+        try:
+            self._wandb.teardown()
+        except Exception as e:  # never let logging teardown fail a finished job
+            log.warning("wandb teardown failed: %s", e)
+
+    def info(self) -> dict:
+        if self.mode == "disabled":
+            return {"mode": "disabled", "id": None, "dir": None}
+        return {"mode": self.mode, "id": self.run.id, "dir": str(self.output_dir / "wandb")}
+
+
+def build_logger(
+    cfg: LoggerConfig | Any,
+    output_dir: Path,
+    *,
+    config: dict,
+    name: str,
+    group: str | None,
+    job_type: str = "train",
+) -> Logger:
+    """Build the job's logger from the ``logger`` config group.
+
+    Args:
+        cfg: a ``LoggerConfig`` or the equivalent ``DictConfig`` node.
+        output_dir: the job's folder; W&B writes ``output_dir/wandb/``.
+        config: flat dict logged as the run config (put the ablation axes here: W&B can group by
+            config keys but not by tags). A DictConfig is converted (W&B would not unpack it).
+        name: run name (the override string).
+        group: default group (the sweep folder's name); ``cfg.group`` wins when set.
+        job_type: ``train`` | ``eval`` | ``report``.
+    """
+    logger_name = str(cfg.name)
+    mode = str(cfg.mode)
+    if logger_name not in LOGGER_NAMES:
+        raise ValueError(f"unknown logger.name {logger_name!r}; valid: {', '.join(LOGGER_NAMES)}")
+    if mode not in WANDB_MODES:
+        raise ValueError(f"unknown logger.mode {mode!r}; valid: {', '.join(WANDB_MODES)}")
+    if logger_name == "none":
+        return NullLogger()
+    return WandbLogger(
+        Path(output_dir),
+        mode=mode,
+        project=str(cfg.project),
+        entity=cfg.entity,
+        group=cfg.group or group,
+        name=name,
+        job_type=job_type,
+        tags=[str(t) for t in (cfg.tags or [])],
+        config=_plain_config(config),
+    )
+
+
+def _persistent_run_id(id_file: Path) -> str:
+    """The run id stored for this job folder, created on first use, so a requeued job resumes its run."""
+    try:
+        run_id = id_file.read_text().strip()
+    except FileNotFoundError:
+        run_id = ""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", run_id):
+        return run_id
+    # Our own generator: wandb moved its helper (wandb.util.generate_id is gone in 0.31).
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    atomic_write_text(id_file, run_id + "\n")  # before init: a crash during init keeps the id
+    return run_id
+
+
+def _wandb_settings(wandb: Any) -> Any:
+    """Quiet, thread-only W&B settings, keeping only the fields this wandb version knows.
+
+    Settings forbid unknown fields, and names move between versions: ``start_method`` (needed with
+    joblib/loky launchers on old wandb) no longer exists in 0.31, where passing it raises.
+    """
+    wanted: dict[str, Any] = {
+        "start_method": "thread",
+        "console": "off",  # Hydra already captures the job's log
+        "silent": True,
+        "x_disable_stats": True,  # no system-metrics sampler
+        # The default ("return_previous") hands a new job the previous job's unfinished run in a
+        # sequential multirun; finishing it is the lesser evil.
+        "reinit": "finish_previous" if _version(wandb.__version__) >= (0, 19, 10) else True,
+    }
+    fields = getattr(type(wandb.Settings()), "model_fields", None)
+    if fields is not None:
+        wanted = {k: v for k, v in wanted.items() if k in fields}
+        return wandb.Settings(**wanted)
+    settings = {}
+    for key, value in wanted.items():  # pre-pydantic wandb: try one by one
+        try:
+            wandb.Settings(**{key: value})
+            settings[key] = value
+        except Exception:
+            log.debug("wandb %s has no setting %r", wandb.__version__, key)
+    return wandb.Settings(**settings)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def _plain_config(config: Any) -> dict:
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(config, DictConfig):
+            return OmegaConf.to_container(config, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+    except ImportError:
+        pass
+    return dict(config)
