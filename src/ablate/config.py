@@ -67,7 +67,12 @@ def sweeps_dir() -> Path:
 
 
 def register_schema() -> None:
-    ConfigStore.instance().store(name="ablate_schema", node=Config)
+    """The typed schema, and every ``sweeps/<name>.yaml`` as option ``<name>`` of the ``sweep`` group, so a
+    paper table is one override: ``python -m ablate +sweep=table3_csq``."""
+    cs = ConfigStore.instance()
+    cs.store(name="ablate_schema", node=Config)
+    for path in sorted(sweeps_dir().glob("*.yaml")):
+        cs.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")
 
 
 def compose(overrides: list[str] | None = None, *, return_hydra_config: bool = False) -> DictConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 
@@ -23,6 +24,29 @@ def test_shapes_datasets_are_generated_and_transformed(tmp_path: Path, small_sha
     assert image.shape == (3, cfg.val_size, cfg.val_size) and target["size"].tolist() == [128, 128]
     torch.manual_seed(0)
     assert {train[0][0].shape[-1] for _ in range(20)} <= set(cfg.train_scales)
+
+
+def test_an_omegaconf_node_works_like_the_dataclass(tmp_path: Path, small_shapes: ShapesConfig) -> None:
+    node = OmegaConf.structured(DataConfig(root=str(tmp_path), shapes=small_shapes))  # what Hydra hands over
+    train, _ = build_datasets(node)
+    assert train.ann_file == build_datasets(DataConfig(root=str(tmp_path), shapes=small_shapes))[0].ann_file
+
+
+def test_workers_see_the_same_data_and_evaluation_state_stays_home(
+    tmp_path: Path, small_shapes: ShapesConfig
+) -> None:
+    _, val = build_datasets(DataConfig(root=str(tmp_path), shapes=small_shapes))
+    assert val.coco is not None and "coco" not in pickle.loads(pickle.dumps(val)).__dict__
+    batches = [
+        [
+            (images, [t["image_id"] for t in targets])
+            for images, _, targets in build_loader(val, 4, train=False, seed=0, num_workers=workers)
+        ]
+        for workers in (0, 1)
+    ]
+    assert len(batches[0]) == 2
+    for (a, ids_a), (b, ids_b) in zip(*batches):
+        assert ids_a == ids_b and torch.equal(a, b)
 
 
 def test_shapes_default_root_follows_ablate_cache(

@@ -75,3 +75,13 @@ def test_a_resumed_loader_continues_the_exact_order() -> None:
     assert [[t["index"] for t in targets] for _, _, targets in resumed] == batches[2:]
     val = build_loader(_Numbers(), 4, train=False, seed=5)
     assert [t["index"] for _, _, targets in val for t in targets] == list(range(23))
+
+
+def test_loading_leaves_the_thread_count_alone() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        collate([(torch.zeros(3, 2, 2), {})])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

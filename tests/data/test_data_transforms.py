@@ -86,8 +86,11 @@ def test_train_pipeline_keeps_each_box_on_its_object(crop: bool) -> None:
         for (cx, cy, w, h), label in zip(result["boxes"].tolist(), result["labels"].tolist()):
             x1, x2 = round((cx - w / 2) * width), round((cx + w / 2) * width)
             y1, y2 = round((cy - h / 2) * height), round((cy + h / 2) * height)
-            inside = pixels[:, y1:y2, x1:x2].mean(dim=(1, 2))
-            assert inside[label - 1] > 0.8 and inside[2 - label] < 0.2  # red box on red, green on green
+            centre = pixels[:, int(cy * height), int(cx * width)]
+            assert centre[label - 1] > 0.5 and centre[2 - label] < 0.5  # red box on red, green on green
+            if min(x2 - x1, y2 - y1) >= 6:  # slivers left by the crop are blurred by the upscale
+                inside = pixels[:, y1:y2, x1:x2].mean(dim=(1, 2))
+                assert inside[label - 1] > 0.8 and inside[2 - label] < 0.2
     assert sizes == {48, 64, 96}
     if crop:
         assert min(counts) < 2  # the crop sometimes cuts an object out, and its label goes with it

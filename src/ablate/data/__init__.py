@@ -1,0 +1,26 @@
+"""Data layer: COCO-format detection data (real COCO or the synthetic shapes set) for Conditional DETR."""
+
+from .build import build_datasets, build_loader, default_cache_root
+from .coco import CocoDetection
+from .coco_json import load_coco_json
+from .collate import EpochSampler, collate
+from .config import DataConfig, ShapesConfig
+from .errors import DataError
+from .shapes import ShapesPaths, generate_shapes
+from .transforms import build_transforms
+
+__all__ = [
+    "CocoDetection",
+    "DataConfig",
+    "DataError",
+    "EpochSampler",
+    "ShapesConfig",
+    "ShapesPaths",
+    "build_datasets",
+    "build_loader",
+    "build_transforms",
+    "collate",
+    "default_cache_root",
+    "generate_shapes",
+    "load_coco_json",
+]

@@ -24,6 +24,7 @@ class ModelConfig:
     dim_feedforward: int = 512
     dropout: float = 0.0
     num_queries: int = 20
+    detr_num_queries: int = 7  # the query count the paper pairs with DETR's softmax loss (100 vs 300 at R50)
     num_classes: int | None = None  # None: from the data (largest category id + 1)
     aux_loss: bool = True
     init_from: str | None = None  # a checkpoint of ours or of the authors' (converted on load)
