@@ -22,8 +22,9 @@ from ablate.engine.checkpoint import (
     rng_state,
     save_checkpoint,
     set_rng_state,
+    trim_metrics,
 )
-from ablate.engine.distributed import Dist, all_reduce_mean
+from ablate.engine.distributed import Dist, all_reduce_mean, all_reduce_sum
 from ablate.engine.evaluate import evaluate
 from ablate.losses import build_criterion
 from ablate.runs.files import RunFiles
@@ -39,8 +40,12 @@ class Diverged(RuntimeError):
         self.step = step
 
 
-class Preempted(RuntimeError):
-    """SIGTERM (e.g. SLURM preemption): a checkpoint was written; relaunching resumes from it."""
+class Preempted(BaseException):
+    """SIGTERM (e.g. SLURM preemption): a checkpoint was written; relaunching resumes from it.
+
+    A ``BaseException``, as ``KeyboardInterrupt``: Hydra's launcher catches ``Exception`` and would go on to the
+    next job of a multirun, while a stop signal means stop the process.
+    """
 
 
 @dataclass
@@ -77,6 +82,20 @@ def lr_factor(step: int, *, warmup: int, drop_step: int | None) -> float:
     return factor * (0.1 if drop_step is not None and step >= drop_step else 1.0)
 
 
+def note_step(e: BaseException, step: int) -> None:
+    """Tell the caller at which step ``e`` happened (result.json's ``error.step``)."""
+    try:
+        e.train_step = step  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type with __slots__: the step stays unknown
+        pass
+
+
+def predictions_finite(outputs: dict[str, Any]) -> bool:
+    """All classes and boxes of every decoder layer are finite."""
+    tensors = [outputs.get("all_logits", outputs["pred_logits"]), outputs.get("all_boxes", outputs["pred_boxes"])]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
 def to_device(targets: list[dict], device: torch.device) -> list[dict]:
     return [{k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
 
@@ -93,9 +112,18 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
                               world_size=d.world_size, num_workers=cfg.data.num_workers,
                               pin_memory=device.type == "cuda")
     raw_model = model
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     criterion = build_criterion(cfg.loss, num_classes=raw_model.num_classes, focal=cfg.focal).to(device)
     if d.enabled:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if device.type == "cuda":
+            # BatchNorm (the tiny backbone's) over the global batch, so N GPUs × b train the model 1 × N·b
+            # does; SyncBatchNorm has no CPU kernel, so gloo/CPU runs keep per-rank statistics.
+            model = raw_model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        # find_unused_parameters=False: every variant uses all its parameters in each step (and True costs
+        # an extra graph traversal per step)
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                    find_unused_parameters=False)
     optimizer = build_optimizer(raw_model, cfg)
     steps_per_epoch = len(train_loader)
     total = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
@@ -116,6 +144,8 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
         set_rng_state(ckpt["rng"])
         state.step = state.resumed_from = int(ckpt["step"])
         state.history = list(ckpt.get("history", []))
+        if d.is_main:
+            trim_metrics(files, state.step, {int(r["step"]) for r in state.history if r.get("kind") == "eval"})
         log.info("resuming from step %d (%s)", state.step, files.checkpoint)
 
     def checkpoint() -> None:
@@ -139,9 +169,13 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
         model.train()
         return stats, detections
 
-    stop = {"signal": None}
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.update(signal=signum))
+    # SIGTERM (torchrun, scancel, preemption) and SIGUSR2 (submitit: `signal_delay_s` before the time limit):
+    # finish the step, checkpoint, then hand over to the handler that was installed (submitit's requeues).
+    stop: dict[str, Any] = {"signal": None}
+    stop_signals = [signal.SIGTERM] + ([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else [])
+    previous = {s: signal.getsignal(s) for s in stop_signals}
+    for s in stop_signals:
+        signal.signal(s, lambda signum, frame: stop.update(signal=signum))
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
     n_sum, t_ckpt, t_start = 0, time.monotonic(), time.perf_counter()
     model.train()
@@ -152,22 +186,37 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
             train_loader.sampler.set_epoch(epoch)
             train_loader.sampler.set_start(offset * bs)  # continue the exact data order after a resume
             for images, mask, targets in train_loader:
-                images, mask = images.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+                images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+                mask = mask.to(device, non_blocking=True)
                 targets = to_device(targets, device)
-                n_boxes = torch.as_tensor(float(sum(len(t["labels"]) for t in targets)), device=device)
-                num_boxes = max(float(all_reduce_mean(n_boxes, d)), 1.0)
+                # one all-reduce carries the loss normaliser (mean boxes per rank, DETR's) and the stop flag:
+                # all ranks must stop at the same step, or the others hang in the next collective
+                sync = all_reduce_sum(torch.tensor([float(sum(len(t["labels"]) for t in targets)),
+                                                    float(stop["signal"] is not None)], device=device), d)
+                if sync[1] > 0:
+                    checkpoint()
+                    handler = previous.get(stop["signal"])
+                    if callable(handler):
+                        handler(stop["signal"], None)  # submitit: requeue (rank 0) and exit
+                    raise Preempted(f"stopped by signal {stop['signal']} at step {state.step}; checkpoint written")
+                num_boxes = max(float(sync[0]) / d.world_size, 1.0)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     outputs = model(images, mask)
-                losses = criterion(outputs, targets, num_boxes)
+                # non-finite predictions would crash the matcher before a loss exists: report them as one
+                losses = (criterion(outputs, targets, num_boxes) if predictions_finite(outputs)
+                          else {"loss": torch.tensor(float("nan"), device=device)})
                 loss = losses["loss"]
-                if not torch.isfinite(loss):
+                finite = torch.isfinite(loss)
+                if not bool(all_reduce_sum(finite.float(), d) == d.world_size):  # stop every rank, not one
                     raise Diverged(state.step, "loss")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.train.clip_max_norm > 0:
                     norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.train.clip_max_norm)
-                    if not torch.isfinite(norm):
-                        raise Diverged(state.step, "gradient")
+                else:  # unclipped, a non-finite gradient would still poison the weights: look at it anyway
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in raw_model.parameters() if p.grad is not None])
+                if not torch.isfinite(norm):
+                    raise Diverged(state.step, "gradient")
                 optimizer.step()
                 scheduler.step()
                 state.step += 1
@@ -177,7 +226,9 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
                 n_sum += 1
 
                 if state.step % cfg.train.log_every == 0 or state.step == total:
-                    means = {k: float(v) / n_sum for k, v in sums.items()}
+                    keys = list(sums)
+                    totals = all_reduce_mean(torch.stack([sums[k] for k in keys]), d)  # over all ranks' images
+                    means = {k: float(v) / n_sum for k, v in zip(keys, totals)}
                     lr = optimizer.param_groups[0]["lr"]
                     record = {"kind": "train", "step": state.step, "epoch": state.step / steps_per_epoch,
                               "lr": lr, **means, "time_s": time.perf_counter() - t_start}
@@ -192,16 +243,21 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
                 if time.monotonic() - t_ckpt >= cfg.train.checkpoint_every:
                     checkpoint()
                     t_ckpt = time.monotonic()
-                if stop["signal"] is not None:
-                    checkpoint()
-                    raise Preempted(f"stopped by signal {stop['signal']} at step {state.step}; checkpoint written")
                 if state.step >= total:
                     break
+    except BaseException as e:
+        note_step(e, state.step)
+        raise
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
     train_time = time.perf_counter() - t_start
-    checkpoint()
-    stats, detections = run_eval()
+    try:
+        checkpoint()
+        stats, detections = run_eval()
+    except BaseException as e:
+        note_step(e, state.step)
+        raise
     return {"metrics": stats, "detections": detections, "steps": state.step, "train_time_s": train_time,
             "resumed_from": state.resumed_from, "steps_per_epoch": steps_per_epoch}
