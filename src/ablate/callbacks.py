@@ -11,10 +11,25 @@ from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
+_failed_jobs = 0  # failed jobs of the last multirun in this process, for the exit status
+
+
+def sweep_failures() -> int:
+    return _failed_jobs
+
+
+def count_failed(sweep_dir: Path) -> int:
+    from ablate.runs.files import RunFiles
+
+    results = (RunFiles(p.parent).read_result() for p in sweep_dir.glob("*/result.json"))
+    return sum(1 for r in results if r and r.get("status") in ("failed", "interrupted"))
+
 
 class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _failed_jobs
         sweep_dir = Path(config.hydra.sweep.dir)
+        _failed_jobs = count_failed(sweep_dir)
         try:
             from ablate.report import write_report
 

@@ -66,9 +66,20 @@ def sweeps_dir() -> Path:
     raise FileNotFoundError(f"cannot find ablate's sweeps/ folder near {here}")
 
 
+def short_dirname(override_dirname: str, limit: int = 120) -> str:
+    """A job folder name from its overrides that stays under file-system limits: kept as is when short,
+    else a readable prefix plus a hash of the whole (so reruns of the same command find the same folder)."""
+    name = override_dirname.replace("/", "_") or "default"
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
 def register_schema() -> None:
     """The typed schema, and every ``sweeps/<name>.yaml`` as option ``<name>`` of the ``sweep`` group, so a
     paper table is one override: ``python -m ablate +sweep=table3_csq``."""
+    if not OmegaConf.has_resolver("ablate_dirname"):
+        OmegaConf.register_new_resolver("ablate_dirname", short_dirname)
     cs = ConfigStore.instance()
     cs.store(name="ablate_schema", node=Config)
     for path in sorted(sweeps_dir().glob("*.yaml")):

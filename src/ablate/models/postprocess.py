@@ -15,17 +15,19 @@ def postprocess(outputs: dict, target_sizes: Tensor, *, focal: bool, top_k: int 
 
     focal: the top-k (query, class) pairs over all sigmoid scores, so one query may give several labels.
     softmax: one detection per query, its best class other than no-object.
-    ``valid_classes`` (K,) bool masks out ids the data set does not use, so they never take a top-k slot.
+    ``valid_classes`` (K,) bool: only these class ids are ranked, so unused ids never take a top-k slot.
     """
     logits, boxes = outputs["pred_logits"].float(), outputs["pred_boxes"].float()
     b, q, _ = logits.shape
     if focal:
         prob = logits.sigmoid()
-        if valid_classes is not None:
-            prob = prob.masked_fill(~valid_classes, 0.0)
+        class_ids = torch.arange(prob.shape[-1], device=prob.device)
+        if valid_classes is not None:  # rank only the ids the data set uses
+            class_ids = class_ids[valid_classes.to(prob.device)]
+            prob = prob[..., class_ids]
         k = prob.shape[-1]
         scores, index = prob.flatten(1).topk(min(top_k, q * k), dim=1)
-        query, labels = index // k, index % k
+        query, labels = index // k, class_ids[index % k]
     else:
         prob = logits.softmax(-1)[..., :-1]
         if valid_classes is not None:
