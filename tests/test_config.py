@@ -8,7 +8,16 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from ablate.config import NA, ConfigError, config_dir, config_key, model_axes, register_schema, sweeps_dir, validate
+from ablate.config import (
+    NA,
+    ConfigError,
+    config_dir,
+    config_key,
+    model_axes,
+    register_schema,
+    sweeps_dir,
+    validate,
+)
 from ablate.config import compose as ablate_compose
 
 GROUPS = {g: sorted(p.stem for p in (config_dir() / g).glob("*.yaml"))

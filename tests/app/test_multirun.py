@@ -38,7 +38,7 @@ def test_literal_command_trains_six_models_and_records_two_duplicates(user_sweep
     assert len(res) == 8
     status = sorted(r["status"] for r in res.values())
     assert status == ["duplicate"] * 2 + ["finished"] * 6
-    for name, r in res.items():
+    for r in res.values():
         if r["status"] == "duplicate":
             owner = json.loads((sweep / os.path.basename(r["duplicate_of"]) / "result.json").read_text())
             assert owner["status"] == "finished" and owner["run_key"] == r["run_key"]
