@@ -6,6 +6,7 @@ Called by ``python -m ablate`` for a single run and for every job of a multirun.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -18,8 +19,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import config_key, effective_config, model_axes, variant_label
-from ablate.engine.distributed import cleanup, init_distributed
+from ablate.config import ConfigError, config_key, effective_config, model_axes, validate, variant_label
+from ablate.engine.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
+from ablate.engine.distributed import broadcast_object, cleanup, init_distributed
 from ablate.engine.train import Diverged, Preempted, resolve_device, train
 from ablate.models.builder import build_model, count_parameters
 from ablate.runs.files import RunFiles, git_commit, utc_now
@@ -72,15 +74,41 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def error_record(e: BaseException) -> dict[str, Any]:
+    """result.json's ``error``: message, type, the training step it happened at (if any) and the traceback."""
+    step = e.step if isinstance(e, Diverged) else getattr(e, "train_step", None)
+    return {"message": str(e) or type(e).__name__, "type": type(e).__name__, "step": step,
+            "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
+
+
 def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | None = None,
             sweep_dir: Path | None = None) -> dict[str, Any]:
     """Run one job into ``output_dir`` and return its result dict. Raises after recording a failure."""
     files = RunFiles(output_dir)
-    files.output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        files.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot create the output folder {files.output_dir}: {e.strerror}") from e
     previous = files.read_result()
     if previous and previous.get("status") in DONE:
         log.info("%s is already %s; not re-running it", files.output_dir, previous["status"])
+        with contextlib.suppress(Exception):  # an invalid config cannot be keyed; it is not run either way
+            if previous.get("run_key") not in (None, config_key(cfg)):
+                log.warning("%s was %s with another config than this one; use a new output folder to train it",
+                            files.output_dir, previous["status"])
         return previous
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        # recorded, so a multirun's report lists the job as failed with the reason, not as missing
+        log.error("job failed: %s (%s)", e, files.result)
+        described: dict[str, Any] = {}
+        with contextlib.suppress(Exception):  # an axis name the registries do not know
+            described = {"axes": (axes := model_axes(cfg)), "variant": variant_label(axes), "seed": cfg.train.seed}
+        files.write_result({"status": "failed", **described, "error": error_record(e),
+                            "overrides": list(overrides or []), "output_dir": str(files.output_dir),
+                            "finished_at": utc_now()})
+        raise
 
     axes = model_axes(cfg)
     effective = effective_config(cfg)
@@ -92,20 +120,34 @@ def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | N
         "overrides": list(overrides or []), "output_dir": str(files.output_dir), "git_commit": git_commit(),
         "wandb": None, "started_at": utc_now(), "finished_at": None,
     }
+    if cfg.train.resume and (saved := load_checkpoint(files, mmap=True)) is not None:
+        try:
+            check_compatible(saved["effective_config"], effective)
+        except CheckpointMismatch as e:
+            # before any training or W&B run: the checkpoints stay untouched for the config they belong to
+            log.error("job failed: %s (%s)", e, files.result)
+            result.update(status="failed", error=error_record(e), finished_at=utc_now())
+            files.write_result(result)
+            raise
+        del saved
     device = resolve_device(cfg.train.device)
     d = init_distributed(device.type)
     if d.enabled and device.type == "cuda":
-        device = torch.device("cuda", d.local_rank)
+        # modulo: a cluster that binds one GPU per task shows each rank a single device
+        device = torch.device("cuda", d.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     result["world_size"] = d.world_size
     result["effective_batch_size"] = int(cfg.train.batch_size) * d.world_size
 
-    if sweep_dir is not None and d.is_main:
-        owner = claim(sweep_dir, result["run_key"], files.output_dir)
+    if sweep_dir is not None:
+        # rank 0 claims; every rank takes its answer, or the ranks that would train wait for the one that left
+        owner = broadcast_object(claim(sweep_dir, result["run_key"], files.output_dir) if d.is_main else None, d)
         if owner != files.output_dir:
             result.update(status="duplicate", duplicate_of=str(owner), finished_at=utc_now())
-            files.write_result(result)
+            if d.is_main:
+                files.write_result(result)
             log.info("same model as %s: recorded as a duplicate, not trained again", owner)
+            cleanup(d)
             return result
     if d.is_main:
         files.write_result(result)
@@ -119,7 +161,11 @@ def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | N
         from ablate.data import build_datasets
 
         train_ds, val_ds = build_datasets(cfg.data)
-        model = build_model(cfg, num_classes=train_ds.num_classes).to(device)
+        try:
+            model = build_model(cfg, num_classes=train_ds.num_classes)
+        except (ValueError, RuntimeError) as e:  # sizes or weights the architecture cannot take
+            raise ConfigError(f"cannot build the model for this config: {e}") from e
+        model = model.to(device)
         result["params"] = count_parameters(model)
         if d.is_main:
             group = cfg.logger.group or (sweep_dir.name if sweep_dir is not None else None)
@@ -141,15 +187,19 @@ def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | N
             logger.finish(0)
         return result
     except BaseException as e:
-        preempted = isinstance(e, (Preempted, KeyboardInterrupt))
-        step = e.step if isinstance(e, Diverged) else None
+        preempted = isinstance(e, (Preempted, KeyboardInterrupt, SystemExit))  # SystemExit: submitit requeued it
         result.update(status="interrupted" if preempted else "failed", wall_time_s=time.perf_counter() - t0,
-                      finished_at=utc_now(),
-                      error={"message": f"{type(e).__name__}: {e}", "type": type(e).__name__, "step": step,
-                             "traceback": traceback.format_exc()})
+                      finished_at=utc_now(), error=error_record(e))
         if d.is_main:
-            files.write_result(result)
-            logger.finish(1)
+            log.error("job %s: %s (%s)", result["status"], result["error"]["message"], files.result)
+            try:  # recording the failure must not hide it (e.g. the disk is full)
+                files.write_result(result)
+            except OSError as write_error:
+                log.error("could not record the failure in %s: %s", files.result, write_error)
+            try:
+                logger.finish(1)
+            except Exception as finish_error:
+                log.error("could not mark the W&B run failed: %s", finish_error)
         raise
     finally:
         cleanup(d)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ class SweepReport(Callback):
         global _failed_jobs
         sweep_dir = Path(config.hydra.sweep.dir)
         _failed_jobs = count_failed(sweep_dir)
+        if int(os.environ.get("RANK", "0")) != 0:  # a sweep under torchrun: every rank ran it, rank 0 reports
+            return
         try:
             from ablate.report import write_report
 

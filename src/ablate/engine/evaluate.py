@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ablate.engine.coco_eval import evaluate_detections, to_coco_results
-from ablate.engine.distributed import Dist, gather_objects
+from ablate.engine.distributed import Dist, broadcast_buffers, broadcast_object, gather_to_main
 from ablate.models.postprocess import postprocess
 
 
@@ -35,13 +35,16 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, focal
 def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device, d: Dist, *, focal: bool,
              top_k: int, backend: str, valid_classes: torch.Tensor | None, amp: bool = False,
              progress: bool = True) -> tuple[dict[str, float], list[dict]]:
-    """Stats (AP … ARl as fractions) and all detections; computed on rank 0, the same dict returned everywhere."""
+    """Stats (AP … ARl as fractions), computed on rank 0 and returned on every rank, and all detections (rank 0;
+    ``[]`` on the other ranks). Every validation image is counted once, whatever the world size."""
+    broadcast_buffers(model, d)
     local = predict(model, loader, device, focal=focal, top_k=top_k, valid_classes=valid_classes, amp=amp,
                     progress=progress)
-    detections, owner = [], {}
-    for rank, part in enumerate(gather_objects(local, d)):  # an image seen by two ranks (sampler padding) counts once
+    detections: list[dict] = []
+    owner: dict[int, int] = {}
+    for rank, part in enumerate(gather_to_main(local, d)):  # an image on two ranks (sampler padding) counts once
         for det in part:
             if owner.setdefault(det["image_id"], rank) == rank:
                 detections.append(det)
     stats = evaluate_detections(coco_gt, detections, backend=backend) if d.is_main else {}
-    return gather_objects(stats, d)[0], detections
+    return broadcast_object(stats, d), detections  # type: ignore[return-value]

@@ -73,7 +73,9 @@ def build_optimizer(model: nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
     groups = [{"params": rest, "lr": cfg.train.lr}]
     if backbone:
         groups.append({"params": backbone, "lr": cfg.train.lr_backbone})
-    return torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    # fused: one kernel per step instead of ~6 passes per tensor (3× faster on CPU, same update rule)
+    fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+    return torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=fused or None)
 
 
 def lr_factor(step: int, *, warmup: int, drop_step: int | None) -> float:
@@ -135,6 +137,7 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
     amp = bool(cfg.train.amp) and device.type == "cuda"
 
     state = TrainState()
+    window: dict[str, Any] = {"n": 0, "sums": {}}  # the log lines' averaging window, continued by a resume
     ckpt = load_checkpoint(files) if cfg.train.resume else None
     if ckpt is not None:
         check_compatible(ckpt["effective_config"], effective)
@@ -144,15 +147,18 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
         set_rng_state(ckpt["rng"])
         state.step = state.resumed_from = int(ckpt["step"])
         state.history = list(ckpt.get("history", []))
-        if d.is_main:
-            trim_metrics(files, state.step, {int(r["step"]) for r in state.history if r.get("kind") == "eval"})
+        window = ckpt.get("log_window", window)
         log.info("resuming from step %d (%s)", state.step, files.checkpoint)
+    del ckpt  # its tensors are in the model and optimizer now: don't hold a second copy for the whole run
+    if d.is_main:  # a relaunch logs again what came after its checkpoint (everything, without one)
+        trim_metrics(files, state.step, {int(r["step"]) for r in state.history if r.get("kind") == "eval"})
 
     def checkpoint() -> None:
         if d.is_main:
             save_checkpoint(files, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "scheduler": scheduler.state_dict(), "step": state.step, "rng": rng_state(),
-                                    "effective_config": effective, "history": state.history})
+                                    "effective_config": effective, "history": state.history,
+                                    "log_window": {"n": n_sum, "sums": dict(sums)}})
 
     def run_eval() -> dict[str, float]:
         t0 = time.perf_counter()
@@ -177,7 +183,8 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
     for s in stop_signals:
         signal.signal(s, lambda signum, frame: stop.update(signal=signum))
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
-    n_sum, t_ckpt, t_start = 0, time.monotonic(), time.perf_counter()
+    sums.update({k: v.to(device) for k, v in window["sums"].items()})
+    n_sum, t_ckpt, t_start = window["n"], time.monotonic(), time.perf_counter()
     model.train()
     bar = tqdm(total=total, initial=state.step, desc="train", disable=not d.is_main, dynamic_ncols=True)
     try:
@@ -189,16 +196,10 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
                 images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
                 mask = mask.to(device, non_blocking=True)
                 targets = to_device(targets, device)
-                # one all-reduce carries the loss normaliser (mean boxes per rank, DETR's) and the stop flag:
-                # all ranks must stop at the same step, or the others hang in the next collective
+                # one all-reduce carries the loss normaliser (mean boxes per rank, DETR's) and the stop flag,
+                # acted on at the end of this step: all ranks must stop at the same step, or the others hang
                 sync = all_reduce_sum(torch.tensor([float(sum(len(t["labels"]) for t in targets)),
                                                     float(stop["signal"] is not None)], device=device), d)
-                if sync[1] > 0:
-                    checkpoint()
-                    handler = previous.get(stop["signal"])
-                    if callable(handler):
-                        handler(stop["signal"], None)  # submitit: requeue (rank 0) and exit
-                    raise Preempted(f"stopped by signal {stop['signal']} at step {state.step}; checkpoint written")
                 num_boxes = max(float(sync[0]) / d.world_size, 1.0)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     outputs = model(images, mask)
@@ -243,6 +244,17 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
                 if time.monotonic() - t_ckpt >= cfg.train.checkpoint_every:
                     checkpoint()
                     t_ckpt = time.monotonic()
+                # at the end of a step, before the next batch draws augmentation RNG: the resume is exact
+                signalled = bool(sync[1] > 0) if d.enabled else stop["signal"] is not None
+                if signalled:
+                    checkpoint()
+                    signum, stop["signal"] = stop["signal"], None
+                    handler = previous.get(signum) if signum is not None else None
+                    if signum is not None and not callable(handler):  # the default action was to die: stop
+                        raise Preempted(f"stopped by signal {signum} at step {state.step}; checkpoint written")
+                    if callable(handler):
+                        # submitit's: on SIGUSR2 rank 0 requeues the job and exits; on SIGTERM it carries on
+                        handler(signum, None)
                 if state.step >= total:
                     break
     except BaseException as e:

@@ -19,6 +19,12 @@ from ablate.models.spatial_query import SpatialQuery
 AttentionMaps = dict[str, Tensor]
 
 
+def per_query(linear: nn.Module, x: Tensor) -> Tensor:
+    """``linear(x)``, computed once when x is a per-query tensor broadcast over the batch (batch stride 0, as the
+    object queries o_q and p_s are): the (1, Q, ·) result broadcasts in the sums it feeds, instead of B copies."""
+    return linear(x[:1]) if x.dim() == 3 and x.shape[0] > 1 and x.stride(0) == 0 else linear(x)
+
+
 class ConditionalDecoderLayer(nn.Module):
     """One Conditional DETR decoder layer (paper Fig. 3). Parameter names follow the authors' code."""
 
@@ -47,8 +53,8 @@ class ConditionalDecoderLayer(nn.Module):
     ) -> tuple[Tensor, AttentionMaps | None]:
         m = self.nheads
         # 1. self-attention among the queries; the object query o_q is added to q and k
-        q = split_heads(self.sa_qcontent_proj(f) + self.sa_qpos_proj(query_pos), m)
-        k = split_heads(self.sa_kcontent_proj(f) + self.sa_kpos_proj(query_pos), m)
+        q = split_heads(self.sa_qcontent_proj(f) + per_query(self.sa_qpos_proj, query_pos), m)
+        k = split_heads(self.sa_kcontent_proj(f) + per_query(self.sa_kpos_proj, query_pos), m)
         sa, _ = self.self_attn(q, k, self.sa_v_proj(f))
         c_q = self.norm1(f + self.dropout(sa))
 
@@ -59,7 +65,7 @@ class ConditionalDecoderLayer(nn.Module):
         q_content, q_spatial = self.ca_qcontent_proj(c_q), self.ca_qpos_sine_proj(p_q)
         k_content, k_spatial = self.ca_kcontent_proj(memory), self.ca_kpos_proj(key_pos)
         if self.is_first:  # the authors' layer-1 terms: o_q into the content query, p_k into the content key
-            q_content = q_content + self.ca_qpos_proj(query_pos)
+            q_content = q_content + per_query(self.ca_qpos_proj, query_pos)
             k_content = k_content + k_spatial
         q, k = concat_heads(q_content, q_spatial, m), concat_heads(k_content, k_spatial, m)
         ca, combined = self.cross_attn(q, k, self.ca_v_proj(memory), bias, need_weights)

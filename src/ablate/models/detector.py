@@ -64,9 +64,13 @@ class Detector(nn.Module):
         bias = padding_bias(mask.flatten(1), src.dtype)
         memory = self.transformer.encoder(src, pos, bias)
 
-        query_pos = self.query_embed.weight.unsqueeze(0).expand(b, -1, -1)
-        ref = self.reference(query_pos) if self.reference is not None else None  # (B, Q, 2) in [0, 1]
+        # o_q, s and p_s are the same for every image: computed once, broadcast over the batch (stride 0)
+        query_pos = self.query_embed.weight.unsqueeze(0)
+        ref = self.reference(query_pos) if self.reference is not None else None  # (1, Q, 2) in [0, 1]
         p_s = sine_embed_points(ref, src.shape[-1] // 2) if ref is not None and self.spatial_query.conditional else None
+        query_pos = query_pos.expand(b, -1, -1)
+        ref = ref.expand(b, -1, -1) if ref is not None else None
+        p_s = p_s.expand(b, -1, -1) if p_s is not None else None
         hs, maps = self.transformer.decoder(memory, pos, bias, query_pos, p_s, return_attention)
 
         logits, boxes = self.predict(hs, ref)
