@@ -117,6 +117,9 @@ def test_wrong_types_name_the_key(override, match):
     (["model.backbone.dilation=true"], "needs a ResNet backbone"),
     (["data=coco"], "data=coco needs data.root"),
     (["model.dropout=1.5"], r"model.dropout=1.5 must be in \[0, 1\)"),
+    (["data.train_scales=[]"], "data.train_scales=\\[\\] needs at least one size"),
+    (["model.backbone.widths=[]"], "needs at least one stage width"),
+    (["data.max_size=0"], "data.max_size=0 must be ≥ 1"),
 ])
 def test_impossible_values_are_rejected_with_the_reason(overrides, match):
     with pytest.raises(ConfigError, match=match):

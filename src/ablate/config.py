@@ -141,6 +141,13 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("model.backbone.weights is for ResNet backbones; the tiny backbone trains from scratch")
     if cfg.focal and m.num_queries * (m.num_classes or 1) < 1:
         raise ConfigError("model.num_queries must be ≥ 1")
+    if not cfg.data.train_scales or min(cfg.data.train_scales) < 1:
+        raise ConfigError(f"data.train_scales={list(cfg.data.train_scales)} needs at least one size ≥ 1")
+    for key in ("data.max_size", "data.val_size"):
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 1")
+    if m.backbone.name == "tiny" and (not m.backbone.widths or min(m.backbone.widths) < 1):
+        raise ConfigError(f"model.backbone.widths={list(m.backbone.widths)} needs at least one stage width ≥ 1")
     if cfg.data.name == "coco" and not cfg.data.root and not (cfg.data.train_ann and cfg.data.val_ann):
         raise ConfigError("data=coco needs data.root=DIR (a folder in COCO-2017 layout) or explicit data.*_ann paths")
 
