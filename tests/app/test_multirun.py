@@ -83,3 +83,21 @@ def test_failed_job_is_recorded_and_reported(tmp_path):
     assert [r["status"] for r in res.values() if r is not failed[0]] == ["finished"]
     table = (sweep / "report" / "table.md").read_text()
     assert "failed" in table
+
+
+def test_report_cli_draws_attention_maps_of_real_jobs(user_sweep, tmp_path, monkeypatch):
+    """`python -m ablate.report SWEEP --attention-run JOB --compare-attention JOB JOB` on real checkpoints."""
+    from ablate.report.__main__ import main
+
+    _, sweep = user_sweep
+    monkeypatch.setenv("ABLATE_CACHE", str(sweep.parent / "cache"))
+    jobs = sorted(p.parent for p in sweep.glob("*/result.json")
+                  if json.loads(p.read_text())["status"] == "finished")
+    out = tmp_path / "report"
+    code = main([str(sweep), "--out", str(out), "--no-wandb", "--attention-run", str(jobs[0]),
+                 "--compare-attention", str(jobs[0]), str(jobs[1])])
+    assert code == 0
+    for name in ("attention.png", "attention_comparison.png"):
+        with Image.open(out / name) as im:
+            assert im.size[0] >= 600 and len(set(im.convert("L").getdata())) > 50, name
+        assert name in (out / "index.md").read_text()
