@@ -77,17 +77,22 @@ class SetCriterion(nn.Module):
 
 def flatten_matches(indices: list[Indices], targets: list[dict], device: torch.device
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Per-layer, per-image matches → flat (layer, image, query) index tensors and the matched targets."""
-    layer, image, query, labels, boxes = [], [], [], [], []
-    for li, per_image in enumerate(indices):
-        for bi, (q, t) in enumerate(per_image):
-            layer.append(torch.full_like(q, li))
-            image.append(torch.full_like(q, bi))
-            query.append(q)
-            labels.append(targets[bi]["labels"][t.to(targets[bi]["labels"].device)])
-            boxes.append(targets[bi]["boxes"][t.to(targets[bi]["boxes"].device)])
-    cat = lambda xs: torch.cat(xs).to(device)  # noqa: E731
-    return cat(layer), cat(image), cat(query), cat(labels), cat(boxes).float()
+    """Per-layer, per-image matches → flat (layer, image, query) index tensors and the matched targets.
+
+    One gather over the concatenated targets instead of a few small ops per (layer, image) pair (with batch 32
+    and 3 layers that loop was ~500 tensor ops per step)."""
+    pairs = [(li, bi, q, t) for li, per_image in enumerate(indices) for bi, (q, t) in enumerate(per_image)]
+    sizes = torch.tensor([len(q) for _, _, q, _ in pairs], dtype=torch.int64)
+    offsets = torch.tensor([0] + [len(t["labels"]) for t in targets[:-1]], dtype=torch.int64).cumsum(0)
+    layer = torch.tensor([li for li, _, _, _ in pairs], dtype=torch.int64).repeat_interleave(sizes)
+    image = torch.tensor([bi for _, bi, _, _ in pairs], dtype=torch.int64).repeat_interleave(sizes)
+    query = torch.cat([q for _, _, q, _ in pairs])
+    flat_target = torch.cat([t for _, _, _, t in pairs]) + offsets[image]  # index into the concatenated targets
+    labels = torch.cat([t["labels"] for t in targets])
+    boxes = torch.cat([t["boxes"] for t in targets])
+    flat_target = flat_target.to(labels.device)
+    return (layer.to(device), image.to(device), query.to(device), labels[flat_target].to(device),
+            boxes[flat_target].to(device).float())
 
 
 @torch.no_grad()

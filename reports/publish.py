@@ -1,0 +1,53 @@
+"""Publish a sweep's report into reports/NAME with the command, date, machine and wall time that made it.
+
+    python reports/publish.py NAME "SWEEP COMMAND" SWEEP_DIR [SWEEP_DIR ...] [-- REPORT OPTIONS]
+
+Runs `python -m ablate.report SWEEP_DIR... --out reports/NAME REPORT OPTIONS` and writes reports/NAME/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    else:
+        extra = []
+    name, command, *sweeps = argv
+    out = Path(__file__).resolve().parent / name
+    report = [sys.executable, "-m", "ablate.report", *sweeps, "--out", str(out), "--no-wandb", *extra]
+    subprocess.run(report, check=True)
+    results = [json.loads(p.read_text()) for s in sweeps for p in Path(s).glob("*/result.json")]
+    wall = sum(r.get("wall_time_s") or 0 for r in results)
+    status: dict[str, int] = {}
+    for r in results:
+        status[r.get("status", "?")] = status.get(r.get("status", "?"), 0) + 1
+    load = os.getloadavg()
+    text = f"""# {name}
+
+- Made by: `{command}`, then `python -m ablate.report {' '.join(shlex.quote(s) for s in sweeps)} --out reports/{name} {' '.join(extra)}`
+- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC
+- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, no GPU
+- Jobs: {len(results)} ({', '.join(f'{v} {k}' for k, v in sorted(status.items()))}); summed job wall time {wall / 60:.0f} min
+  (jobs ran with `train.num_threads=1`, several at a time on a machine shared with other work, 1-min load average
+  at publication {load[0]:.1f}: wall times are not benchmarks)
+
+See [index.md](index.md) for the table and figures.
+"""
+    (out / "README.md").write_text(text)
+    print(f"published {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
