@@ -118,7 +118,7 @@ def test_wrong_types_name_the_key(override, match):
     (["data=coco"], "data=coco needs data.root"),
     (["model.dropout=1.5"], r"model.dropout=1.5 must be in \[0, 1\)"),
     (["data.train_scales=[]"], "data.train_scales=\\[\\] needs at least one size"),
-    (["model.backbone.widths=[]"], "needs at least one stage width"),
+    (["model.backbone.widths=[]"], "must be a non-empty list of stage widths ≥ 1"),
     (["data.max_size=0"], "data.max_size=0 must be ≥ 1"),
 ])
 def test_impossible_values_are_rejected_with_the_reason(overrides, match):

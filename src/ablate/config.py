@@ -147,7 +147,7 @@ def validate(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 1")
     if m.backbone.name == "tiny" and (not m.backbone.widths or min(m.backbone.widths) < 1):
-        raise ConfigError(f"model.backbone.widths={list(m.backbone.widths)} needs at least one stage width ≥ 1")
+        raise ConfigError(f"model.backbone.widths={list(m.backbone.widths)} must be a non-empty list of stage widths ≥ 1")
     if cfg.data.name == "coco" and not cfg.data.root and not (cfg.data.train_ann and cfg.data.val_ann):
         raise ConfigError("data=coco needs data.root=DIR (a folder in COCO-2017 layout) or explicit data.*_ann paths")
 

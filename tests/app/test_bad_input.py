@@ -33,8 +33,7 @@ def assert_not_finished(folder: Path) -> None:
     (["model.hidden_dim=30", "model.nheads=4"],
      "ablate: config error: model.hidden_dim=30 must be divisible by model.nheads=4\n"),
     (["model.backbone.widths=[8,-1]"],
-     "ablate: config error: cannot build the model for this config: Trying to create tensor with negative "
-     "dimension -1"),
+     "ablate: config error: model.backbone.widths=[8, -1] must be a non-empty list of stage widths ≥ 1"),
     (["data=coco", "data.root=null"], "ablate: config error: data=coco needs data.root=DIR"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, cli, args, expected):

@@ -66,7 +66,7 @@ def plot_ap_bars(summary: pd.DataFrame, df: pd.DataFrame | None = None, *, title
         else:
             ax.text(x[i], mean + stds[i] + top * 0.02, f"{mean:.1f}", ha="center", va="bottom", fontsize=9,
                     fontweight="bold")
-    ax.set_ylim(0, top * 1.15)
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)  # all-zero APs (a few-step run) still get an axis
     ax.set_ylabel("AP (%), this sweep (bars)")
     ax.set_xticks(x, [_wrap(v) for v in variants], fontsize=8)
     ax.set_xlim(-0.6, len(variants) - 0.4)
