@@ -7,11 +7,14 @@ Called by ``python -m ablate`` for a single run and for every job of a multirun.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 import random
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,23 @@ def error_record(e: BaseException) -> dict[str, Any]:
             "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
 
 
+@contextlib.contextmanager
+def job_lock(output_dir: Path) -> Iterator[None]:
+    """Hold an advisory lock on the job folder while the job runs, so a second process (a relaunch while the
+    first still runs, a sweep reaching a job started by hand) stops instead of training into the same files.
+    The kernel drops the lock when its holder dies, even by SIGKILL. Under torchrun rank 0 holds it for all."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    with open(output_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OSError(errno.EBUSY, f"{output_dir} is being run by another process right now; "
+                                       "not starting a second copy into the same folder") from None
+        yield
+
+
 def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | None = None,
             sweep_dir: Path | None = None) -> dict[str, Any]:
     """Run one job into ``output_dir`` and return its result dict. Raises after recording a failure."""
@@ -89,6 +109,12 @@ def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | N
         files.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OSError(e.errno, f"cannot create the output folder {files.output_dir}: {e.strerror}") from e
+    with job_lock(files.output_dir):
+        return _run_job(cfg, files, overrides=overrides, sweep_dir=sweep_dir)
+
+
+def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, sweep_dir: Path | None
+             ) -> dict[str, Any]:
     previous = files.read_result()
     if previous and previous.get("status") in DONE:
         log.info("%s is already %s; not re-running it", files.output_dir, previous["status"])

@@ -109,3 +109,21 @@ def test_multirun_runs_every_job_and_exits_non_zero_when_one_fails(tmp_path, tin
     assert results["0"]["error"]["message"] == "train.batch_size=0 must be ≥ 1"
     assert results["0"]["axes"]["csq"] == "full"  # the report can place the failed job among its variants
     assert results["1"]["status"] == "finished" and results["1"]["steps"] == 2
+
+
+def test_a_job_already_running_in_the_folder_is_not_started_twice(tmp_path):
+    """A second process reaching a folder whose job is running (lock held) stops before writing anything."""
+    import fcntl
+
+    from ablate import compose
+    from tests.tiny import TINY
+
+    out = tmp_path / "job"
+    out.mkdir()
+    (out / "result.json").write_text('{"status": "running"}')
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(OSError, match="being run by another process"):
+            run_job(compose([*TINY, "logger=none", f"data.root={tmp_path / 'cache'}"]), out)
+    assert (out / "result.json").read_text() == '{"status": "running"}'
+    assert not (out / "metrics.jsonl").exists()
