@@ -92,7 +92,7 @@ def job_lock(output_dir: Path) -> Iterator[None]:
     if int(os.environ.get("RANK", "0")) != 0:
         yield
         return
-    with open(output_dir / ".lock", "w") as fh:
+    with open(output_dir / ".lock", "a") as fh:  # "a": opening never changes a finished job's files
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -109,6 +109,9 @@ def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | N
         files.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OSError(e.errno, f"cannot create the output folder {files.output_dir}: {e.strerror}") from e
+    previous = files.read_result()
+    if previous and previous.get("status") in DONE:  # checked again under the lock; this path touches nothing
+        return _run_job(cfg, files, overrides=overrides, sweep_dir=sweep_dir)
     with job_lock(files.output_dir):
         return _run_job(cfg, files, overrides=overrides, sweep_dir=sweep_dir)
 
