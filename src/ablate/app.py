@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.config import ConfigError, config_key, effective_config, model_axes, validate, variant_label
 from ablate.engine.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
-from ablate.engine.distributed import broadcast_object, cleanup, init_distributed
+from ablate.engine.distributed import broadcast_object, cleanup, export_submitit_env, init_distributed
 from ablate.engine.train import Diverged, Preempted, resolve_device, train
 from ablate.models.builder import build_model, count_parameters
 from ablate.runs.files import RunFiles, git_commit, utc_now
@@ -89,6 +89,7 @@ def job_lock(output_dir: Path) -> Iterator[None]:
     """Hold an advisory lock on the job folder while the job runs, so a second process (a relaunch while the
     first still runs, a sweep reaching a job started by hand) stops instead of training into the same files.
     The kernel drops the lock when its holder dies, even by SIGKILL. Under torchrun rank 0 holds it for all."""
+    export_submitit_env()  # a multi-task submitit job learns its ranks from SLURM's variables
     if int(os.environ.get("RANK", "0")) != 0:
         yield
         return
