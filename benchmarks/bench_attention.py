@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from bench_common import main as cli
 from bench_common import stats, write_result
 
 from ablate.models.attention import attend, padding_bias
@@ -73,9 +73,4 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    run(a.quick)
+    cli(run, __doc__)

@@ -88,3 +88,17 @@ class Worker:
 def ratio_line(ours: float, theirs: float, target: float) -> str:
     r = ours / theirs
     return f"{r:.2f}× ({'meets' if r <= target else 'misses'} the ≤ {target}× target)"
+
+
+def main(run: Any, doc: str | None) -> None:
+    """The command line every benchmark script shares: ``--quick`` and ``--threads``."""
+    import argparse
+
+    import torch
+
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    run(a.quick)

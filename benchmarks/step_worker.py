@@ -33,15 +33,9 @@ TINY_WIDTHS = (16, 32, 64, 128)
 
 def tiny_layers(widths: tuple[int, ...] = TINY_WIDTHS) -> list:
     """The layers of our ``tiny`` backbone (conv-BN-ReLU stages), so the authors' model can run the same CNN."""
-    from torch import nn
+    from ablate.models.backbone import TinyBackbone
 
-    layers: list[nn.Module] = []
-    c_in = 3
-    for c in widths:
-        for stride in (2, 1):
-            layers += [nn.Conv2d(c_in, c, 3, stride, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
-            c_in = c
-    return layers
+    return list(TinyBackbone(list(widths)).body)
 
 
 class Side:
