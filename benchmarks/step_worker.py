@@ -243,6 +243,8 @@ def serve(opts: argparse.Namespace) -> None:
                 reply = {"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             elif cmd == "profile":
                 reply = {"table": profile(side, req.get("n", 2), req.get("rows", 25))}
+            elif cmd == "breakdown":
+                reply = {"ms_per_step": breakdown(side, req.get("n", 2))}
             else:
                 raise ValueError(f"unknown cmd {cmd!r}")
         except Exception as e:  # report, keep serving: the parent decides
@@ -261,6 +263,32 @@ def profile(side: Side, n: int, rows: int) -> str:
         for _ in range(n):
             side.train_step()
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+# Where a train step's CPU time goes, by kind of kernel (aten op names; the rest is "other").
+KERNEL_KINDS = {
+    "convolution (fwd+bwd)": ("conv",),
+    "matmul (mm/addmm/bmm/linear)": ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul"),
+    "dropout masks (bernoulli_)": ("bernoulli",),
+    "optimizer (AdamW)": ("adamw", "lerp_", "addcdiv_", "addcmul_", "aten::sqrt"),
+}
+
+
+def breakdown(side: Side, n: int) -> dict[str, float]:
+    """Self CPU ms per train step grouped into ``KERNEL_KINDS`` (+ "other", "total")."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(n):
+            side.train_step()
+    out = dict.fromkeys([*KERNEL_KINDS, "other"], 0.0)
+    for e in prof.key_averages():
+        ms = e.self_cpu_time_total / 1e3 / n
+        kind = next((k for k, pats in KERNEL_KINDS.items() if any(p in e.key.lower() for p in pats)), "other")
+        out[kind] += ms
+    out["total"] = sum(out.values())
+    return out
 
 
 def main() -> None:

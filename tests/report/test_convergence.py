@@ -77,3 +77,15 @@ def test_write_convergence(tmp_path):
 
 def test_no_reference_curves():
     assert convergence_table(hand_curves({("cond", 0): CURVES[("cond", 0)]}), "detr") is None
+
+
+def test_early_progress_at_several_budgets():
+    # default budgets: up to 4 eval steps of the shortest run, evenly spaced, ending at its last (500)
+    table = convergence_table(hand_curves(), "detr")
+    assert table.attrs["within"] == [100.0, 300.0, 500.0]  # 5 evals, stride 2 from the end
+    table = convergence_table(hand_curves(), "detr", within=[100, 200])
+    assert table.loc["detr", "early_fraction@100"] == pytest.approx(2 / 3)  # seed 0 at 0.04 by step 100
+    assert table.loc["detr", "early_fraction@200"] == 1.0
+    assert table.loc["detr", "early_fraction"] == 1.0  # the last budget
+    cols = list(format_convergence(table).columns)
+    assert cols[-2:] == ["AP50 ≥ 5% by step 100", "AP50 ≥ 5% by step 200"]

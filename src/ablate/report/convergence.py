@@ -67,19 +67,22 @@ def speedup(steps: pd.DataFrame, reference: str, variant: str) -> dict[str, floa
 
 
 def convergence_table(curves: pd.DataFrame, reference: str, *, metric: str = "AP50", early: float = 0.05,
-                      within: float | None = None, order: list[str] | None = None) -> pd.DataFrame | None:
+                      within: float | list[float] | None = None,
+                      order: list[str] | None = None) -> pd.DataFrame | None:
     """One row per variant with eval curves; None when the reference has none.
 
-    `within` (default: the shortest counted run's last eval step) is the budget for the early-progress column:
-    the fraction of seeds whose `metric` reached `early` by then. The threshold X and `within` are in attrs.
+    `within` is the budget (or budgets) of the early-progress columns: the fraction of seeds whose `metric`
+    reached `early` by then ("leaves the plateau"). Default: up to 4 eval steps of the shortest counted run,
+    evenly spaced, ending at its last. `early_fraction` is the fraction at the last budget, and
+    `early_fraction@S` the one by step S. The threshold X and the budgets are in attrs.
     """
     finals = final_values(curves, metric)
     if reference not in set(finals["variant"]):
         return None
     threshold = float(finals.loc[finals["variant"] == reference, "value"].mean())
     steps = steps_to_reach(curves, threshold, metric)
-    if within is None:
-        within = float(steps["last_step"].min())
+    budgets = _budgets(curves, metric, float(steps["last_step"].min())) if within is None else (
+        [float(w) for w in within] if isinstance(within, list | tuple) else [float(within)])
     early_steps = steps_to_reach(curves, early, metric)
     variants = [v for v in (order or []) if v in set(steps["variant"])]
     variants += [v for v in dict.fromkeys(steps["variant"]) if v not in variants]
@@ -97,11 +100,13 @@ def convergence_table(curves: pd.DataFrame, reference: str, *, metric: str = "AP
             "steps_per_seed": ", ".join(
                 f"s{_seed(s)}: {NOT_REACHED if pd.isna(t) else int(t)}" for s, t in zip(mine["seed"], mine["step"])),
             **speedup(steps, reference, v),
-            "early_fraction": float((early_mine["step"] <= within).mean()) if len(early_mine) else math.nan,
+            **{f"early_fraction@{b:g}": float((early_mine["step"] <= b).mean()) if len(early_mine) else math.nan
+               for b in budgets},
         }
+        row["early_fraction"] = row[f"early_fraction@{budgets[-1]:g}"]
         rows.append(row)
     table = pd.DataFrame(rows).set_index("variant")
-    table.attrs.update(reference=reference, metric=metric, threshold=threshold, early=early, within=within)
+    table.attrs.update(reference=reference, metric=metric, threshold=threshold, early=early, within=budgets)
     return table
 
 
@@ -117,8 +122,9 @@ def format_convergence(table: pd.DataFrame) -> pd.DataFrame:
         NOT_REACHED if pd.isna(m) else (f"{m:.0f}" if pd.isna(s) else f"{m:.0f} ± {s:.0f}") + f" ({per})"
         for m, s, per in zip(table["steps_mean"], table["steps_std"], table["steps_per_seed"])]
     out[f"speed-up vs {ref}"] = [_ratio(table.loc[v], v == ref) for v in table.index]
-    out[f"{metric} ≥ {100 * early:g}% by step {within:.0f}"] = table["early_fraction"].map(
-        lambda f: "—" if pd.isna(f) else f"{100 * f:.0f}%")
+    for b in within:
+        out[f"{metric} ≥ {100 * early:g}% by step {b:g}"] = table[f"early_fraction@{b:g}"].map(
+            lambda f: "—" if pd.isna(f) else f"{100 * f:.0f}%")
     return out
 
 
@@ -128,12 +134,19 @@ def write_convergence(table: pd.DataFrame, out: Path) -> dict[str, Path]:
     header = (f"X = final {a['metric']} of `{a['reference']}` (mean over its seeds) = {100 * a['threshold']:.1f}%. "
               f"Steps to X = first eval step with {a['metric']} ≥ X. Speed-up = steps of `{a['reference']}` ÷ "
               "steps of the variant, over seed pairs (same seed where shared, else all pairs); pairs where "
-              f"either never reached X are left out and counted. Last column: seeds with {a['metric']} ≥ "
-              f"{100 * a['early']:g}% by step {a['within']:.0f}.\n\n")
+              f"either never reached X are left out and counted. Last columns: fraction of seeds with "
+              f"{a['metric']} ≥ {100 * a['early']:g}% by each step (leaving the plateau).\n\n")
     md = header + to_markdown(format_convergence(table), left=("steps to X",)) + "\n"
-    csv = table.assign(threshold=a["threshold"], within=a["within"]).to_csv(float_format="%.4g")
+    csv = table.assign(threshold=a["threshold"], within=a["within"][-1]).to_csv(float_format="%.4g")
     return {"convergence.md": atomic.write_text(Path(out) / "convergence.md", md),
             "convergence.csv": atomic.write_text(Path(out) / "convergence.csv", csv)}
+
+
+def _budgets(curves: pd.DataFrame, metric: str, last: float, most: int = 4) -> list[float]:
+    """Up to `most` eval steps ≤ `last`, evenly spaced and ending at `last`."""
+    steps = sorted(s for s in _evals(curves, metric)["step"].unique() if s <= last) or [last]
+    stride = math.ceil(len(steps) / most)
+    return [float(s) for s in steps[::-1][::stride][::-1]]
 
 
 def _evals(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
