@@ -27,7 +27,10 @@ def main(argv: list[str]) -> int:
     out = Path(__file__).resolve().parent / name
     report = [sys.executable, "-m", "ablate.report", *sweeps, "--out", str(out), "--no-wandb", *extra]
     subprocess.run(report, check=True)
-    results = [json.loads(p.read_text()) for s in sweeps for p in Path(s).glob("*/result.json")]
+    # sweep folders (their jobs) and single job folders alike
+    files = {f.resolve() for s in sweeps for f in [*Path(s).glob("*/result.json"), Path(s) / "result.json"]
+             if f.is_file()}
+    results = [json.loads(f.read_text()) for f in sorted(files)]
     wall = sum(r.get("wall_time_s") or 0 for r in results)
     status: dict[str, int] = {}
     for r in results:
@@ -44,7 +47,10 @@ def main(argv: list[str]) -> int:
 
 See [index.md](index.md) for the table and figures.
 """
-    (out / "README.md").write_text(text)
+    readme = out / "README.md"
+    if readme.is_file() and "\nNotes" in readme.read_text():  # hand-written notes survive a regeneration
+        text += "\nNotes" + readme.read_text().split("\nNotes", 1)[1]
+    readme.write_text(text)
     print(f"published {out}")
     return 0
 

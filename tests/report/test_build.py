@@ -12,7 +12,7 @@ FIGURES = {"ap_bars.png": "ap_bars", "convergence.png": "convergence", "loss.png
 def test_report_files(report):
     names = {p.name for p in report.iterdir() if p.is_file()}
     assert names == {"index.md", "table.md", "table.csv", "table.tex", "jobs.csv", "ap_bars.png",
-                     "convergence.png", "loss.png", "convergence.md", "convergence.csv"}
+                     "convergence.png", "loss.png", "convergence.md", "convergence.csv", "orderings.md", "orderings.csv"}
     assert report.name == "report" and report.parent.name == "2026-11-25_14-00-00"  # default: <sweep>/report
     assert not [p for p in report.iterdir() if p.name.endswith(".tmp")]
 

@@ -15,6 +15,7 @@ from ablate.report.convergence import convergence_table, reference_variant, writ
 from ablate.report.figures import write_figures
 from ablate.report.gather import gather, gather_wandb, load_curves
 from ablate.report.index import render_index
+from ablate.report.orderings import ordering_table, write_orderings
 from ablate.report.tables import format_table, summarize, write_tables
 
 if TYPE_CHECKING:  # attention.py imports torch; the report itself does not need it
@@ -27,7 +28,8 @@ def write_report(dirs: Iterable[Path | str], out: Path | str | None = None, *, t
     """Write the report of the job folders under `dirs` into `out` (default `<first dir>/report`); return `out`.
 
     Files: table.md/.csv/.tex, jobs.csv, ap_bars.png, convergence.png and loss.png (when curves exist),
-    convergence.md/.csv (when a DETR variant and another variant have eval curves), index.md. `wandb`
+    convergence.md/.csv (when a DETR variant and another variant have eval curves), orderings.md/.csv (when two
+    variants have a paper AP: which of the paper's orderings hold here), index.md. `wandb`
     (ENTITY/PROJECT) also lists that project's runs (wandb_runs.csv, online only) and logs the report as a run
     (job_type "report"), unless `log_wandb` is False. Raises NoJobsFound when no job folder exists.
     """
@@ -54,6 +56,13 @@ def write_report(dirs: Iterable[Path | str], out: Path | str | None = None, *, t
         files.update(written)
         convergence_md = written["convergence.md"].read_text(encoding="utf-8")
 
+    orderings_md = None
+    orderings = ordering_table(df, summary)
+    if orderings is not None:
+        written = write_orderings(orderings, out)
+        files.update(written)
+        orderings_md = written["orderings.md"].read_text(encoding="utf-8")
+
     if attention_fn is not None:
         try:
             for path in attention_fn(out):
@@ -74,7 +83,7 @@ def write_report(dirs: Iterable[Path | str], out: Path | str | None = None, *, t
             notes.append(_log_to_wandb(wandb, group, table, summary, figures, out))
 
     index = render_index(title=title, command=command, dirs=dirs, df=df, table=table, files=files, out=out,
-                         convergence_md=convergence_md, notes=notes)
+                         convergence_md=convergence_md, orderings_md=orderings_md, notes=notes)
     atomic.write_text(out / "index.md", index)
     return out
 

@@ -21,7 +21,7 @@ STATUS_ORDER = ("finished", "duplicate", "failed", "running", "missing", "unread
 
 def render_index(*, title: str, command: str, dirs: Iterable[Path], df: pd.DataFrame, table: pd.DataFrame,
                  files: Mapping[str, Path], out: Path, convergence_md: str | None = None,
-                 notes: Iterable[str] = ()) -> str:
+                 orderings_md: str | None = None, notes: Iterable[str] = ()) -> str:
     """Markdown for index.md; `files` maps names written into `out` to their paths (all get a link)."""
     counts = df["status"].value_counts()
     ordered = [s for s in STATUS_ORDER if s in counts] + [s for s in counts.index if s not in STATUS_ORDER]
@@ -38,6 +38,9 @@ def render_index(*, title: str, command: str, dirs: Iterable[Path], df: pd.DataF
         "", to_markdown(table), "",
         "Files: " + " · ".join(_link(n, files, out) for n in files if n.startswith(("table.", "jobs."))),
     ]
+    if orderings_md:
+        lines += ["", "## The paper's orderings here", "", orderings_md.strip(), "",
+                  "Files: " + " · ".join(_link(n, files, out) for n in files if n.startswith("orderings."))]
     figures = [n for n in files if n.endswith(".png") and n in FIGURE_CAPTIONS]
     if figures:
         lines += ["", "## Figures", ""]
@@ -49,7 +52,7 @@ def render_index(*, title: str, command: str, dirs: Iterable[Path], df: pd.DataF
     attention = [n for n in files if n.endswith(".png") and n not in FIGURE_CAPTIONS]
     if attention:
         lines += ["", "## Attention maps", ""] + [f"![{n}]({_rel(files[n], out)})\n" for n in attention]
-    others = [n for n in files if not n.endswith(".png") and not n.startswith(("table.", "jobs.", "convergence."))]
+    others = [n for n in files if not n.endswith(".png") and not n.startswith(("table.", "jobs.", "convergence.", "orderings."))]
     if others:
         lines += ["", "## Other files", ""] + [f"- {_link(n, files, out)}" for n in others]
     problems = df[~df["status"].isin(["finished"]) | ~df["counted"].astype(bool)]
