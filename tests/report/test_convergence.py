@@ -80,9 +80,11 @@ def test_no_reference_curves():
 
 
 def test_early_progress_at_several_budgets():
-    # default budgets: up to 4 eval steps of the shortest run, evenly spaced, ending at its last (500)
+    # default budgets: up to 6 eval steps of the shortest run, evenly spaced, ending at its last (500)
     table = convergence_table(hand_curves(), "detr")
-    assert table.attrs["within"] == [100.0, 300.0, 500.0]  # 5 evals, stride 2 from the end
+    assert table.attrs["within"] == [100.0, 200.0, 300.0, 400.0, 500.0]
+    from ablate.report.convergence import _budgets
+    assert _budgets(hand_curves(), "AP50", 500.0, most=2) == [200.0, 500.0]  # 5 evals, stride 3 from the end
     table = convergence_table(hand_curves(), "detr", within=[100, 200])
     assert table.loc["detr", "early_fraction@100"] == pytest.approx(2 / 3)  # seed 0 at 0.04 by step 100
     assert table.loc["detr", "early_fraction@200"] == 1.0

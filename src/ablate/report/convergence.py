@@ -72,7 +72,7 @@ def convergence_table(curves: pd.DataFrame, reference: str, *, metric: str = "AP
     """One row per variant with eval curves; None when the reference has none.
 
     `within` is the budget (or budgets) of the early-progress columns: the fraction of seeds whose `metric`
-    reached `early` by then ("leaves the plateau"). Default: up to 4 eval steps of the shortest counted run,
+    reached `early` by then ("leaves the plateau"). Default: up to 6 eval steps of the shortest counted run,
     evenly spaced, ending at its last. `early_fraction` is the fraction at the last budget, and
     `early_fraction@S` the one by step S. The threshold X and the budgets are in attrs.
     """
@@ -142,7 +142,7 @@ def write_convergence(table: pd.DataFrame, out: Path) -> dict[str, Path]:
             "convergence.csv": atomic.write_text(Path(out) / "convergence.csv", csv)}
 
 
-def _budgets(curves: pd.DataFrame, metric: str, last: float, most: int = 4) -> list[float]:
+def _budgets(curves: pd.DataFrame, metric: str, last: float, most: int = 6) -> list[float]:
     """Up to `most` eval steps ≤ `last`, evenly spaced and ending at `last`."""
     steps = sorted(s for s in _evals(curves, metric)["step"].unique() if s <= last) or [last]
     stride = math.ceil(len(steps) / most)
