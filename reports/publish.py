@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
         extra = []
     name, command, *sweeps = argv
     out = Path(__file__).resolve().parent / name
-    report = [sys.executable, "-m", "ablate.report", *sweeps, "--out", str(out), "--no-wandb", *extra]
+    report = [sys.executable, "-m", "ablate.report", *sweeps, "--out", os.path.relpath(out), "--no-wandb", *extra]
     subprocess.run(report, check=True)
     # sweep folders (their jobs) and single job folders alike
     files = {f.resolve() for s in sweeps for f in [*Path(s).glob("*/result.json"), Path(s) / "result.json"]
