@@ -36,10 +36,13 @@ def main(argv: list[str]) -> int:
     for r in results:
         status[r.get("status", "?")] = status.get(r.get("status", "?"), 0) + 1
     load = os.getloadavg()
+    starts = sorted(r["started_at"] for r in results if r.get("started_at"))
+    ends = sorted(r["finished_at"] for r in results if r.get("finished_at"))
+    span = f"from {starts[0][:16].replace('T', ' ')} to {ends[-1][:16].replace('T', ' ')} UTC" if starts and ends else "?"
     text = f"""# {name}
 
 - Made by: `{command}`, then `python -m ablate.report {' '.join(shlex.quote(s) for s in sweeps)} --out reports/{name} {' '.join(extra)}`
-- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC
+- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC (published); runs {span}
 - Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, no GPU
 - Jobs: {len(results)} ({', '.join(f'{v} {k}' for k, v in sorted(status.items()))}); summed job wall time {wall / 60:.0f} min
   (jobs ran with `train.num_threads=1`, several at a time on a machine shared with other work, 1-min load average
