@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -88,7 +89,7 @@ def plot_ap_bars(summary: pd.DataFrame, df: pd.DataFrame | None = None, *, title
         h2, l2 = twin.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
-    ax.set_title(title or "AP per variant")
+    ax.set_title(_wrap_title(title or "AP per variant", fig))
     return fig
 
 
@@ -115,7 +116,7 @@ def plot_convergence(curves: pd.DataFrame, *, title: str | None = None,
         ax.set_title(f"{metric} vs step (mean, band = min–max over seeds)", fontsize=10)
         ax.grid(alpha=0.3)
     _legend_below(fig, axes[0][0])
-    fig.suptitle(title or "Convergence")
+    fig.suptitle(_wrap_title(title or "Convergence", fig))
     return fig
 
 
@@ -142,7 +143,7 @@ def plot_loss(curves: pd.DataFrame, *, title: str | None = None, variants: list[
         ax.set_yscale("log")  # DETR losses fall by orders of magnitude early; log keeps the tail visible
     ax.set_xlabel("step")
     ax.set_ylabel(f"training {metric} (smoothed)")
-    ax.set_title(title or "Training loss (mean over seeds, band = min–max)")
+    ax.set_title(_wrap_title(title or "Training loss (mean over seeds, band = min–max)", fig))
     ax.grid(alpha=0.3)
     _legend_below(fig, ax)
     return fig
@@ -193,3 +194,8 @@ def _legend_below(fig: Figure, ax: Axes) -> None:
 
 def _wrap(label: str) -> str:
     return label.replace(" ", "\n")
+
+
+def _wrap_title(title: str, fig: Figure) -> str:
+    """Break a long title into lines that fit the figure (~11 characters per inch at the title's size)."""
+    return "\n".join(textwrap.wrap(title, max(20, int(fig.get_figwidth() * 11))))
