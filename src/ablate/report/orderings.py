@@ -18,7 +18,7 @@ from scipy import stats
 from ablate.report import atomic
 from ablate.report.tables import to_markdown
 
-PAPER_TIE = 0.5  # AP points: the paper's own run-to-run noise is about this size, so closer rows are "on par"
+PAPER_TIE = 0.5  # AP points: the paper reports one run per row, so closer rows are read as "on par", not ranked
 
 
 def ordering_table(df: pd.DataFrame, summary: pd.DataFrame, metric: str = "AP",
