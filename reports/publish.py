@@ -36,6 +36,8 @@ def main(argv: list[str]) -> int:
     for r in results:
         status[r.get("status", "?")] = status.get(r.get("status", "?"), 0) + 1
     load = os.getloadavg()
+    given = {o for r in results for o in r.get("overrides") or [] if o.startswith("train.num_threads=")}
+    threads = ", ".join(f"`{o}`" for o in sorted(given)) if given else "the default torch thread count"
     starts = sorted(r["started_at"] for r in results if r.get("started_at"))
     ends = sorted(r["finished_at"] for r in results if r.get("finished_at"))
     span = f"from {starts[0][:16].replace('T', ' ')} to {ends[-1][:16].replace('T', ' ')} UTC" if starts and ends else "?"
@@ -45,7 +47,7 @@ def main(argv: list[str]) -> int:
 - Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC (published); runs {span}
 - Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, no GPU
 - Jobs: {len(results)} ({', '.join(f'{v} {k}' for k, v in sorted(status.items()))}); summed job wall time {wall / 60:.0f} min
-  (jobs ran with `train.num_threads=1`, several at a time on a machine shared with other work, 1-min load average
+  (jobs ran with {threads}, several at a time on a machine shared with other work, 1-min load average
   at publication {load[0]:.1f}: wall times are not benchmarks)
 
 See [index.md](index.md) for the table and figures.
