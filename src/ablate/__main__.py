@@ -111,13 +111,15 @@ def explain(e: BaseException) -> tuple[int, str] | None:
 
     from ablate.data import DataError
     from ablate.engine.checkpoint import CheckpointMismatch
-    from ablate.engine.train import Diverged, Preempted
+    from ablate.engine.signals import Preempted
+    from ablate.engine.train import Diverged
+    from ablate.engine.weights import WeightsError
 
     if isinstance(e, ConfigError):
         return 2, f"config error: {e}"
     if isinstance(e, DataError):
         return 2, f"data error: {e}"
-    if isinstance(e, CheckpointMismatch):
+    if isinstance(e, (CheckpointMismatch, WeightsError)):
         return 2, str(e)
     if isinstance(e, (HydraException, OmegaConfBaseException)):  # unknown option, wrong type, bad override
         cause = e.__cause__

@@ -1,8 +1,7 @@
-"""One job: skip if finished, record duplicates, train (or evaluate), and write the run files.
-
-Called by ``python -m ablate`` for a single run and for every job of a multirun. Whatever happens inside,
-``result.json`` ends as ``finished``, ``duplicate`` or ``failed`` (with the error, step and traceback).
-"""
+"""One job's life: skip if finished → lock → validate → claim or mark duplicate → build → fit (or evaluate
+only) → record. Called by ``python -m ablate`` for a single run and for every job of a multirun. Whatever happens
+inside, ``result.json`` ends as ``finished``, ``duplicate``, ``interrupted`` or ``failed`` (with the error, step
+and traceback)."""
 
 from __future__ import annotations
 
@@ -11,27 +10,28 @@ import errno
 import fcntl
 import logging
 import os
-import random
 import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.config import ConfigError, config_key, effective_config, model_axes, validate, variant_label
-from ablate.engine.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
-from ablate.engine.distributed import broadcast_object, cleanup, export_submitit_env, init_distributed
-from ablate.engine.train import Diverged, Preempted, resolve_device, train
-from ablate.models.builder import build_model, count_parameters
+from ablate.engine.checkpoint import trim_metrics
+from ablate.engine.distributed import Dist, broadcast_object, cleanup, export_submitit_env, init_distributed
+from ablate.engine.signals import Preempted
+from ablate.engine.train import Diverged, TrainState
+from ablate.job import Job, build_job, resolve_device
+from ablate.models.builder import count_parameters
 from ablate.runs.files import RunFiles, git_commit, utc_now
-from ablate.runs.logger import NullLogger, build_logger
+from ablate.runs.logger import build_logger
 
 log = logging.getLogger(__name__)
 DONE = ("finished", "duplicate")
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
 def claim(sweep_dir: Path, run_key: str, output_dir: Path) -> Path:
@@ -67,14 +67,8 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
         else:
             out[prefix] = node
 
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "")
     return out
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def error_record(e: BaseException) -> dict[str, Any]:
@@ -110,27 +104,44 @@ def run_job(cfg: DictConfig, output_dir: str | Path, *, overrides: list[str] | N
         files.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OSError(e.errno, f"cannot create the output folder {files.output_dir}: {e.strerror}") from e
-    previous = files.read_result()
-    if previous and previous.get("status") in DONE:  # checked again under the lock; this path touches nothing
-        return _run_job(cfg, files, overrides=overrides, sweep_dir=sweep_dir)
+    if (done := finished(files, cfg)) is not None:  # checked again under the lock; this path touches nothing
+        return done
     with job_lock(files.output_dir):
-        return _run_job(cfg, files, overrides=overrides, sweep_dir=sweep_dir)
+        if (done := finished(files, cfg)) is not None:
+            return done
+        validated(cfg, files, overrides)
+        d = init_distributed()
+        try:
+            device = job_device(cfg, d)
+            result = new_result(cfg, files, overrides, d)
+            if sweep_dir is not None and (dup := duplicate(result, files, sweep_dir, d)) is not None:
+                return dup
+            if d.is_main:
+                files.write_result(result)
+            return execute(cfg, files, result, d, device, sweep_dir)
+        finally:
+            cleanup(d)
 
 
-def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, sweep_dir: Path | None
-             ) -> dict[str, Any]:
+def finished(files: RunFiles, cfg: DictConfig) -> dict[str, Any] | None:
+    """The job's result when it is already finished (or a duplicate): it is never run or written again."""
     previous = files.read_result()
-    if previous and previous.get("status") in DONE:
-        log.info("%s is already %s; not re-running it", files.output_dir, previous["status"])
-        with contextlib.suppress(Exception):  # an invalid config cannot be keyed; it is not run either way
-            if previous.get("run_key") not in (None, config_key(cfg)):
-                log.warning("%s was %s with another config than this one; use a new output folder to train it",
-                            files.output_dir, previous["status"])
-        return previous
+    if not previous or previous.get("status") not in DONE:
+        return None
+    log.info("%s is already %s; not re-running it", files.output_dir, previous["status"])
+    with contextlib.suppress(Exception):  # an invalid config cannot be keyed; it is not run either way
+        if previous.get("run_key") not in (None, config_key(cfg)):
+            log.warning("%s was %s with another config than this one; use a new output folder to train it",
+                        files.output_dir, previous["status"])
+    return previous
+
+
+def validated(cfg: DictConfig, files: RunFiles, overrides: list[str] | None) -> None:
+    """Validate; an impossible value is recorded (so a sweep's report lists the job as failed, not missing)."""
     try:
         validate(cfg)
+        resolve_device(cfg.train.device)
     except ConfigError as e:
-        # recorded, so a multirun's report lists the job as failed with the reason, not as missing
         log.error("job failed: %s (%s)", e, files.result)
         described: dict[str, Any] = {}
         with contextlib.suppress(Exception):  # an axis name the registries do not know
@@ -140,96 +151,96 @@ def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, s
                             "finished_at": utc_now()})
         raise
 
-    axes = model_axes(cfg)
-    effective = effective_config(cfg)
-    result: dict[str, Any] = {
-        "status": "running", "axes": axes, "variant": variant_label(axes),
-        "config_key": config_key(cfg, with_seed=False), "run_key": config_key(cfg), "seed": int(cfg.train.seed),
-        "duplicate_of": None, "metrics": {}, "params": {}, "steps": 0, "wall_time_s": None, "world_size": 1,
-        "effective_batch_size": int(cfg.train.batch_size), "resumed_from": None, "error": None,
-        "overrides": list(overrides or []), "output_dir": str(files.output_dir), "git_commit": git_commit(),
-        "wandb": None, "started_at": utc_now(), "finished_at": None,
-    }
-    if cfg.train.resume and (saved := load_checkpoint(files, mmap=True)) is not None:
-        try:
-            check_compatible(saved["effective_config"], effective)
-        except CheckpointMismatch as e:
-            # before any training or W&B run: the checkpoints stay untouched for the config they belong to
-            log.error("job failed: %s (%s)", e, files.result)
-            result.update(status="failed", error=error_record(e), finished_at=utc_now())
-            files.write_result(result)
-            raise
-        del saved
+
+def job_device(cfg: DictConfig, d: Dist) -> torch.device:
     device = resolve_device(cfg.train.device)
-    d = init_distributed(device.type)
     if d.enabled and device.type == "cuda":
         # modulo: a cluster that binds one GPU per task shows each rank a single device
         device = torch.device("cuda", d.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
-    result["world_size"] = d.world_size
-    result["effective_batch_size"] = int(cfg.train.batch_size) * d.world_size
+    return device
 
-    if sweep_dir is not None:
-        # rank 0 claims; every rank takes its answer, or the ranks that would train wait for the one that left
-        owner = broadcast_object(claim(sweep_dir, result["run_key"], files.output_dir) if d.is_main else None, d)
-        if owner != files.output_dir:
-            result.update(status="duplicate", duplicate_of=str(owner), finished_at=utc_now())
-            if d.is_main:
-                files.write_result(result)
-            log.info("same model as %s: recorded as a duplicate, not trained again", owner)
-            cleanup(d)
-            return result
+
+def new_result(cfg: DictConfig, files: RunFiles, overrides: list[str] | None, d: Dist) -> dict[str, Any]:
+    axes = model_axes(cfg)
+    return {
+        "status": "running", "axes": axes, "variant": variant_label(axes),
+        "config_key": config_key(cfg, with_seed=False), "run_key": config_key(cfg), "seed": int(cfg.train.seed),
+        "duplicate_of": None, "metrics": {}, "params": {}, "steps": 0, "wall_time_s": None,
+        "world_size": d.world_size, "effective_batch_size": int(cfg.train.batch_size) * d.world_size,
+        "resumed_from": None, "error": None, "overrides": list(overrides or []),
+        "output_dir": str(files.output_dir), "git_commit": git_commit(), "wandb": None,
+        "job_type": "eval" if cfg.eval.only else "train", "init_from": None,
+        "started_at": utc_now(), "finished_at": None,
+    }
+
+
+def duplicate(result: dict[str, Any], files: RunFiles, sweep_dir: Path, d: Dist) -> dict[str, Any] | None:
+    """Rank 0 claims the model for this sweep; every rank follows its answer. A duplicate is recorded, not run."""
+    owner = broadcast_object(claim(sweep_dir, result["run_key"], files.output_dir) if d.is_main else None, d)
+    if owner == files.output_dir:
+        return None
+    result.update(status="duplicate", duplicate_of=str(owner), finished_at=utc_now())
     if d.is_main:
         files.write_result(result)
+    log.info("same model as %s: recorded as a duplicate, not trained again", owner)
+    return result
 
-    logger = NullLogger()
+
+def start_logger(cfg: DictConfig, job: Job, result: dict[str, Any], sweep_dir: Path | None) -> None:
+    if not job.dist.is_main:
+        return
+    group = cfg.logger.group or (sweep_dir.name if sweep_dir is not None else None)
+    job.logger = build_logger(cfg.logger, job.files.output_dir,
+                              config={**flat_config(cfg), **result["axes"], "params_total": result["params"]["total"]},
+                              name=f"{cfg.name} {result['variant']} seed={cfg.train.seed}", group=group,
+                              job_type=result["job_type"])
+    result["wandb"] = job.logger.info()
+    job.files.write_result(result)
+
+
+def execute(cfg: DictConfig, files: RunFiles, result: dict[str, Any], d: Dist, device: torch.device,
+            sweep_dir: Path | None) -> dict[str, Any]:
+    """Build, restore, train or evaluate, and record; a failure is recorded before it is raised."""
     t0 = time.perf_counter()
+    job: Job | None = None
     try:
-        if cfg.train.num_threads:
-            torch.set_num_threads(cfg.train.num_threads)
-        seed_everything(int(cfg.train.seed) + d.rank)
-        from ablate.data import build_datasets
-
-        train_ds, val_ds = build_datasets(cfg.data)
-        try:
-            model = build_model(cfg, num_classes=train_ds.num_classes)
-        except (ValueError, RuntimeError) as e:  # sizes or weights the architecture cannot take
-            raise ConfigError(f"cannot build the model for this config: {e}") from e
-        model = model.to(device)
-        result["params"] = count_parameters(model)
+        job = build_job(cfg, files, d, device, effective_config(cfg))
+        result.update(params=count_parameters(job.model), init_from=job.loaded)
+        state = TrainState()
+        job.restore(state)  # a checkpoint of another config raises here, before the W&B run exists
+        if d.is_main:  # a relaunch logs again what came after its checkpoint (everything, without one)
+            trim_metrics(files, state.step, {int(r["step"]) for r in state.history if r.get("kind") == "eval"})
+        start_logger(cfg, job, result, sweep_dir)
+        record, detections, train_time = job.run(state)
+        result.update(metrics={k: record[k] for k in METRICS}, steps=state.step, resumed_from=state.resumed_from,
+                      train_time_s=train_time, status="finished", wall_time_s=time.perf_counter() - t0,
+                      finished_at=utc_now())
         if d.is_main:
-            group = cfg.logger.group or (sweep_dir.name if sweep_dir is not None else None)
-            logger = build_logger(cfg.logger, files.output_dir, config={**flat_config(cfg), **axes,
-                                  "params_total": result["params"]["total"]},
-                                  name=f"{cfg.name} {result['variant']} seed={cfg.train.seed}", group=group)
-            result["wandb"] = logger.info()
+            files.write_detections(detections)
+            job.logger.summary({f"final/{k}": v for k, v in result["metrics"].items()} | {"params": result["params"]})
             files.write_result(result)
-        summary = train(cfg, model, files, logger, d, device, effective, datasets=(train_ds, val_ds))
-        result.update(metrics={k: summary["metrics"][k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")},
-                      steps=summary["steps"], resumed_from=summary["resumed_from"],
-                      train_time_s=summary["train_time_s"])
-        if d.is_main:
-            files.write_detections(summary["detections"])
-            logger.summary({f"final/{k}": v for k, v in result["metrics"].items()} | {"params": result["params"]})
-        result.update(status="finished", wall_time_s=time.perf_counter() - t0, finished_at=utc_now())
-        if d.is_main:
-            files.write_result(result)
-            logger.finish(0)
+            job.logger.finish(0)
         return result
     except BaseException as e:
-        preempted = isinstance(e, (Preempted, KeyboardInterrupt, SystemExit))  # SystemExit: submitit requeued it
-        result.update(status="interrupted" if preempted else "failed", wall_time_s=time.perf_counter() - t0,
-                      finished_at=utc_now(), error=error_record(e))
-        if d.is_main:
-            log.error("job %s: %s (%s)", result["status"], result["error"]["message"], files.result)
-            try:  # recording the failure must not hide it (e.g. the disk is full)
-                files.write_result(result)
-            except OSError as write_error:
-                log.error("could not record the failure in %s: %s", files.result, write_error)
-            try:
-                logger.finish(1)
-            except Exception as finish_error:
-                log.error("could not mark the W&B run failed: %s", finish_error)
+        record_failure(e, files, result, d, t0, job)
         raise
-    finally:
-        cleanup(d)
+
+
+def record_failure(e: BaseException, files: RunFiles, result: dict[str, Any], d: Dist, t0: float,
+                   job: Job | None) -> None:
+    preempted = isinstance(e, (Preempted, KeyboardInterrupt, SystemExit))  # SystemExit: submitit requeued it
+    result.update(status="interrupted" if preempted else "failed", wall_time_s=time.perf_counter() - t0,
+                  finished_at=utc_now(), error=error_record(e))
+    if not d.is_main:
+        return
+    log.error("job %s: %s (%s)", result["status"], result["error"]["message"], files.result)
+    try:  # recording the failure must not hide it (e.g. the disk is full)
+        files.write_result(result)
+    except OSError as write_error:
+        log.error("could not record the failure in %s: %s", files.result, write_error)
+    if job is not None:
+        try:
+            job.logger.finish(1)
+        except Exception as finish_error:
+            log.error("could not mark the W&B run failed: %s", finish_error)

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from enum import Enum
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+class Choice(str, Enum):
+    """A config value with a fixed set of choices. As an Enum field of the schema, OmegaConf rejects any other
+    value at compose time (naming the key and the valid choices); as a ``str`` it compares, prints and
+    serialises as its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 class Registry(Generic[T]):
@@ -32,6 +42,10 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return list(self._entries)
+
+    def choices(self, name: str) -> type[Choice]:
+        """The registered names as a ``Choice`` enum, for a schema field that takes exactly these."""
+        return Choice(name, {n: n for n in self._entries})  # type: ignore[return-value]
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -106,14 +106,14 @@ class ExplodingCriterion(torch.nn.Module):
 def explode_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], None]:
     """``explode_at(3)``: later runs crash at training step 3 (a fault injected from outside, for tests only);
     ``explode_at(None)`` disarms it."""
-    import ablate.engine.train as train_mod
+    import ablate.job as job_mod
 
-    real = train_mod.build_criterion
+    real = job_mod.build_criterion
     armed: dict[str, int | None] = {"at": None}
 
     def build(*args: Any, **kwargs: Any) -> torch.nn.Module:
         criterion = real(*args, **kwargs)
         return criterion if armed["at"] is None else ExplodingCriterion(criterion, armed["at"])
 
-    monkeypatch.setattr(train_mod, "build_criterion", build)
+    monkeypatch.setattr(job_mod, "build_criterion", build)
     return lambda step: armed.update(at=step)

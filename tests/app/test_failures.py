@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ablate.app as app_mod
-import ablate.engine.train as train_mod
+import ablate.job as job_mod
 from ablate.app import run_job
 from ablate.engine.train import Diverged
 from ablate.runs.logger import NullLogger
@@ -48,7 +48,7 @@ def test_crash_in_the_final_evaluation_is_recorded(tmp_path, tiny_cfg, monkeypat
     def broken(*args, **kwargs):
         raise MemoryError("no memory left for the evaluation")
 
-    monkeypatch.setattr(train_mod, "evaluate", broken)
+    monkeypatch.setattr(job_mod, "evaluate", broken)
     with pytest.raises(MemoryError):
         run_job(tiny_cfg(), tmp_path)
     result = read_result(tmp_path)
@@ -76,7 +76,7 @@ def test_absurd_learning_rate_diverges_and_stops_at_once(tmp_path, tiny_cfg, cli
 
 
 def test_non_finite_gradient_stops_the_run_even_without_clipping(tmp_path, tiny_cfg, monkeypatch):
-    real = train_mod.build_criterion
+    real = job_mod.build_criterion
 
     def criterion_with_nan_gradient(*args, **kwargs):
         inner = real(*args, **kwargs)
@@ -90,7 +90,7 @@ def test_non_finite_gradient_stops_the_run_even_without_clipping(tmp_path, tiny_
         module.forward = loss
         return module
 
-    monkeypatch.setattr(train_mod, "build_criterion", criterion_with_nan_gradient)
+    monkeypatch.setattr(job_mod, "build_criterion", criterion_with_nan_gradient)
     with pytest.raises(Diverged, match=r"^gradient diverged at step 0$"):
         run_job(tiny_cfg("train.clip_max_norm=0"), tmp_path)
     assert read_result(tmp_path)["error"]["step"] == 0

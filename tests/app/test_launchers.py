@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-import ablate.engine.train as train_mod
+import ablate.job as job_mod
 from ablate.app import run_job
 from ablate.config import compose
 from tests.app.conftest import checkpoint_step, read_result
@@ -85,12 +85,12 @@ def test_sigusr2_checkpoints_then_hands_over_to_submitit(tmp_path: Path, tiny_cf
         calls.append(signum)
         raise SystemExit(-1)
 
-    real = train_mod.build_criterion
+    real = job_mod.build_criterion
 
     def build(*args: Any, **kwargs: Any) -> torch.nn.Module:
         return SignalDuring(real(*args, **kwargs), step=2)
 
-    monkeypatch.setattr(train_mod, "build_criterion", build)
+    monkeypatch.setattr(job_mod, "build_criterion", build)
     out, cfg = tmp_path / "job", tiny_cfg()
     previous = signal.signal(signal.SIGUSR2, submitit_requeue)
     try:
@@ -101,6 +101,6 @@ def test_sigusr2_checkpoints_then_hands_over_to_submitit(tmp_path: Path, tiny_cf
     assert calls == [signal.SIGUSR2]
     assert checkpoint_step(out / "checkpoint.pt") == 2 and read_result(out)["status"] == "interrupted"
 
-    monkeypatch.setattr(train_mod, "build_criterion", real)
+    monkeypatch.setattr(job_mod, "build_criterion", real)
     again = run_job(cfg, out)  # the requeued job
     assert (again["status"], again["resumed_from"]) == ("finished", 2)

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import ablate.app as app_mod
-import ablate.engine.train as train_mod
+import ablate.job as job_mod
 from ablate.app import run_job
 from ablate.config import compose
 from ablate.engine.checkpoint import CheckpointMismatch
@@ -51,13 +50,13 @@ def wait_for_step(folder: Path, proc: subprocess.Popen, step: int, timeout: floa
 
 def test_checkpoints_are_periodic(tmp_path, tiny_cfg, monkeypatch):
     saved: list[int] = []
-    real = train_mod.save_checkpoint
+    real = job_mod.save_checkpoint
 
     def spy(files, state):
         real(files, state)
         saved.append(checkpoint_step(files.checkpoint))  # on disk, complete, mid-run
 
-    monkeypatch.setattr(train_mod, "save_checkpoint", spy)
+    monkeypatch.setattr(job_mod, "save_checkpoint", spy)
     assert tiny_cfg().train.checkpoint_every == 120  # seconds, by default
     run_job(tiny_cfg(), tmp_path / "default")
     assert saved == [6]  # a 1-s run: only the final one
@@ -112,7 +111,7 @@ def test_finished_job_is_never_rerun_or_overwritten(tmp_path, tiny_cfg, monkeypa
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished job was trained again")
 
-    monkeypatch.setattr(app_mod, "train", must_not_train)
+    monkeypatch.setattr(job_mod, "fit", must_not_train)
     assert run_job(tiny_cfg(), tmp_path)["status"] == "finished"
     assert "another config" not in caplog.text
     assert run_job(tiny_cfg("train.lr=0.002"), tmp_path)["status"] == "finished"  # not even with another config

@@ -9,9 +9,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .coco import CocoDetection
+from .coco_json import load_coco_json
 from .collate import EpochSampler, collate
 from .config import DataConfig
 from .errors import DataError
+from .shapes import CATEGORIES as SHAPE_CATEGORIES
 from .shapes import generate_shapes
 from .transforms import build_transforms
 
@@ -49,6 +51,18 @@ def build_datasets(cfg: DataConfig) -> tuple[CocoDetection, CocoDetection]:
         val_images, val_ann, build_transforms(cfg, train=False), cache_images=cfg.cache_images
     )
     return train, val
+
+
+def data_num_classes(cfg: DataConfig) -> int:
+    """The classifier size the data needs (largest category id + 1), without building the data set: the shapes
+    set's fixed categories, or the categories of a COCO-layout set's validation annotation file."""
+    if cfg.name == "shapes":
+        return len(SHAPE_CATEGORIES) + 1  # ids 1..5
+    root = Path(cfg.root).expanduser() if cfg.root else None
+    ann = Path(cfg.val_ann) if cfg.val_ann else (root / "annotations" / "instances_val2017.json" if root else None)
+    if ann is None or not ann.is_file():
+        raise DataError(f"cannot read the categories: no annotation file {ann} (data.val_ann / data.root)")
+    return max(c["id"] for c in load_coco_json(ann)["categories"]) + 1
 
 
 def build_loader(

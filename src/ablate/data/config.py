@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ablate.registry import Choice
+
+
+class DataName(Choice):
+    shapes = "shapes"  # the embedded synthetic set
+    coco = "coco"  # any data set in COCO-2017 layout
+
 
 @dataclass
 class ShapesConfig:
@@ -28,7 +35,7 @@ class DataConfig:
     paper's COCO values.
     """
 
-    name: str = "shapes"  # shapes | coco
+    name: DataName = DataName.shapes
     root: str | None = None  # shapes: cache folder (None -> $ABLATE_CACHE or ~/.cache/ablate); coco: required
     train_images: str | None = None  # coco: default <root>/train2017
     val_images: str | None = None  # coco: default <root>/val2017

@@ -88,6 +88,30 @@ def load_checkpoint(files: RunFiles, *, mmap: bool = False) -> dict[str, Any] | 
     return None
 
 
+def restore(files: RunFiles, effective: dict[str, Any], parts: dict[str, Any], state: Any) -> int | None:
+    """Resume from the job folder's newest usable checkpoint, if any: check it is of this config (raising
+    ``CheckpointMismatch`` naming the keys that differ, before anything else is touched), then load every part
+    (``{"model": …, "optimizer": …, "scheduler": …}``), the RNG state and the training state. Returns its step."""
+    ckpt = load_checkpoint(files)
+    if ckpt is None:
+        return None
+    check_compatible(ckpt["effective_config"], effective)
+    for key, part in parts.items():
+        part.load_state_dict(ckpt[key])
+    set_rng_state(ckpt["rng"])
+    state.step = state.resumed_from = int(ckpt["step"])
+    state.history = list(ckpt.get("history", []))
+    state.window = ckpt.get("log_window", state.window)
+    log.info("resuming from step %d (%s)", state.step, files.checkpoint)
+    return state.step
+
+
+def snapshot(parts: dict[str, Any], state: Any, effective: dict[str, Any]) -> dict[str, Any]:
+    """What ``restore`` reads back: every part's state, the step, RNG, history and log window, the config."""
+    return {**{k: p.state_dict() for k, p in parts.items()}, "step": state.step, "rng": rng_state(),
+            "effective_config": effective, "history": state.history, "log_window": state.window}
+
+
 def check_compatible(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Compare the effective configs stored in a checkpoint and wanted now; raise naming the keys that differ."""
     diffs = sorted(_diff(saved, current))

@@ -23,10 +23,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ablate.registry import Choice
+
 log = logging.getLogger(__name__)
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
-BACKENDS = ("pycocotools", "faster_coco_eval")
+
+
+class EvalBackend(Choice):
+    """``eval.backend``: pycocotools (the reference) or faster-coco-eval (same numbers, faster)."""
+
+    pycocotools = "pycocotools"
+    faster_coco_eval = "faster_coco_eval"
+
+
+BACKENDS = tuple(b.value for b in EvalBackend)
 # Stats over the "all" area range: COCO gives -1 for them only when there is no GT at all.
 _ALL_AREA_STATS = frozenset({"AP", "AP50", "AP75", "AR1", "AR10", "AR100"})
 

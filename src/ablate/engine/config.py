@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ablate.engine.coco_eval import EvalBackend
+from ablate.engine.precision import Precision
+
 
 @dataclass
 class TrainConfig:
@@ -18,7 +21,7 @@ class TrainConfig:
     clip_max_norm: float = 0.1  # ≤ 0: no clipping
     seed: int = 42
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    precision: Precision = Precision.fp32  # fp32 (the authors') | bf16: autocast of the forward, CPU or CUDA
     channels_last: bool = True  # NHWC convolutions (~25% faster backbone on CPU); no effect on results
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
     log_every: int = 20  # steps between training log lines
@@ -29,7 +32,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     every: int = 0  # steps between evaluations (0: only at the end)
-    backend: str = "pycocotools"  # pycocotools | faster_coco_eval
+    backend: EvalBackend = EvalBackend.pycocotools
     batch_size: int = 8
     top_k: int = 100  # detections kept per image (COCO's maxDets)
-    only: bool = False  # evaluate model.init_from (or the run's checkpoint) without training
+    only: bool = False  # evaluate model.init_from without training (no optimizer step, no training checkpoint)

@@ -50,12 +50,9 @@ def export_submitit_env() -> None:
         env.export(set_cuda_visible_devices=False, overwrite=True)
 
 
-def init_distributed(device_type: str | None = None) -> Dist:
-    """Join the process group the environment describes (reusing one already joined, e.g. by ``main``).
-
-    ``device_type`` is accepted for compatibility; the group always serves both CPU and CUDA (``backend``).
-    """
-    del device_type
+def init_distributed() -> Dist:
+    """Join the process group the environment describes (reusing one already joined, e.g. by ``main``); the
+    group serves both CPU and CUDA (``backend``)."""
     export_submitit_env()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -82,15 +79,6 @@ def all_reduce_sum(value: torch.Tensor, d: Dist) -> torch.Tensor:
     return value
 
 
-def gather_objects(obj: object, d: Dist) -> list:
-    """Every rank's ``obj``, in rank order, on every rank (a one-element list without DDP)."""
-    if not d.enabled:
-        return [obj]
-    out: list = [None] * d.world_size
-    dist.all_gather_object(out, obj)
-    return out
-
-
 def gather_to_main(obj: object, d: Dist) -> list:
     """Every rank's ``obj`` in rank order on rank 0, ``[]`` elsewhere (no copy of everything on every rank)."""
     if not d.enabled:
@@ -115,11 +103,6 @@ def broadcast_buffers(model: nn.Module, d: Dist) -> None:
     if d.enabled:
         for buf in model.buffers():
             dist.broadcast(buf.data, src=0)
-
-
-def barrier(d: Dist) -> None:
-    if d.enabled:
-        dist.barrier()
 
 
 def cleanup(d: Dist) -> None:

@@ -9,21 +9,24 @@ from tqdm import tqdm
 
 from ablate.engine.coco_eval import evaluate_detections, to_coco_results
 from ablate.engine.distributed import Dist, broadcast_buffers, broadcast_object, gather_to_main
+from ablate.engine.precision import Precision, autocast, to_fp32
 from ablate.models.postprocess import postprocess
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, focal: bool, top_k: int,
-            valid_classes: torch.Tensor | None, amp: bool = False, progress: bool = True) -> list[dict]:
-    """COCO-format detections (original image pixels, the data set's category ids) for this rank's images."""
+def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, top_k: int,
+            valid_classes: torch.Tensor | None, precision: Precision = Precision.fp32, progress: bool = True
+            ) -> list[dict]:
+    """COCO-format detections (original image pixels, the data set's category ids) for this rank's images.
+    The loss the model was built for (``model.focal``) decides how its scores are read."""
     model.eval()
     detections, seen = [], set()
     for images, mask, targets in tqdm(loader, desc="eval", leave=False, disable=not progress):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            outputs = model(images.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+        with autocast(device, precision):
+            outputs = to_fp32(model(images.to(device, non_blocking=True), mask.to(device, non_blocking=True)))
         sizes = torch.stack([t["orig_size"] for t in targets]).to(device)
         vc = valid_classes.to(device) if valid_classes is not None else None
-        results = postprocess(outputs, sizes, focal=focal, top_k=top_k, valid_classes=vc)
+        results = postprocess(outputs, sizes, focal=model.focal, top_k=top_k, valid_classes=vc)
         ids = [int(t["image_id"]) for t in targets]
         keep = [i for i, image_id in enumerate(ids) if image_id not in seen]  # samplers pad ranks with repeats
         seen.update(ids)
@@ -32,13 +35,13 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, focal
     return detections
 
 
-def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device, d: Dist, *, focal: bool,
-             top_k: int, backend: str, valid_classes: torch.Tensor | None, amp: bool = False,
+def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device, d: Dist, *, top_k: int,
+             backend: str, valid_classes: torch.Tensor | None, precision: Precision = Precision.fp32,
              progress: bool = True) -> tuple[dict[str, float], list[dict]]:
     """Stats (AP … ARl as fractions), computed on rank 0 and returned on every rank, and all detections (rank 0;
     ``[]`` on the other ranks). Every validation image is counted once, whatever the world size."""
     broadcast_buffers(model, d)
-    local = predict(model, loader, device, focal=focal, top_k=top_k, valid_classes=valid_classes, amp=amp,
+    local = predict(model, loader, device, top_k=top_k, valid_classes=valid_classes, precision=precision,
                     progress=progress)
     detections: list[dict] = []
     owner: dict[int, int] = {}

@@ -46,7 +46,7 @@ class ResNetBackbone(nn.Module):
     factory = staticmethod(resnet50)
     imagenet = ResNet50_Weights.IMAGENET1K_V1
 
-    def __init__(self, dilation: bool = False, weights: str | None = None, train_backbone: bool = True, **_: object):
+    def __init__(self, dilation: bool = False, weights: str | None = None, **_: object):
         super().__init__()
         resnet = self.factory(weights=None, replace_stride_with_dilation=[False, False, dilation],
                               norm_layer=FrozenBatchNorm2d)
@@ -56,7 +56,7 @@ class ResNetBackbone(nn.Module):
             load_resnet_weights(resnet, Path(weights))
         for name, p in resnet.named_parameters():
             # the authors train layer2–4 only (stem and layer1 stay frozen), and nothing if lr_backbone ≤ 0
-            p.requires_grad_(train_backbone and any(k in name for k in ("layer2", "layer3", "layer4")))
+            p.requires_grad_(any(k in name for k in ("layer2", "layer3", "layer4")))
         self.body = IntermediateLayerGetter(resnet, return_layers={"layer4": "0"})
         self.num_channels = 2048
         self.stride = 16 if dilation else 32
@@ -90,6 +90,6 @@ def load_resnet_weights(resnet: nn.Module, path: Path) -> None:
         raise ValueError(f"{path}: not a ResNet state dict (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
-def build_backbone(name: str, *, widths: list[int], dilation: bool, weights: str | None,
-                   train_backbone: bool) -> nn.Module:
-    return BACKBONES.get(name)(widths=widths, dilation=dilation, weights=weights, train_backbone=train_backbone)
+def build_backbone(name: str, *, widths: list[int], dilation: bool, weights: str | None) -> nn.Module:
+    """A backbone of the registry; a job with ``train.lr_backbone ≤ 0`` freezes all of it (``ablate.job``)."""
+    return BACKBONES.get(str(name))(widths=widths, dilation=dilation, weights=weights)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ablate.models.backbone import BACKBONES
+
+BackboneName = BACKBONES.choices("BackboneName")
+
 
 @dataclass
 class BackboneConfig:
-    name: str = "tiny"  # tiny | resnet50 | resnet101
+    name: BackboneName = BackboneName.tiny  # type: ignore[valid-type]
     dilation: bool = False  # DC5
     weights: str | None = None  # local state-dict path, or "imagenet" (torchvision download, opt-in)
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # tiny only

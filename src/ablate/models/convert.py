@@ -6,9 +6,8 @@ lives in the ``csq``/``proj`` registry entry and the reference head in the ``ref
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections import defaultdict
 
-import torch
 from torch import Tensor, nn
 
 RENAMES = (
@@ -32,29 +31,35 @@ def convert_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
-    """The model state dict from a checkpoint of ours ({"model": …}) or of the authors' ({"model": …, "args": …})."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model.init_from: no such file {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+class StateDictMismatch(ValueError):
+    """Weights that do not fit the model: missing, unexpected or mis-shaped keys, grouped by module."""
 
 
 def load_pretrained(model: nn.Module, state: dict[str, Tensor], *, allow_missing_prefixes: tuple[str, ...] = ()
                     ) -> None:
-    """Load converted weights strictly, naming the keys that differ when the checkpoint is another variant."""
+    """Load converted weights strictly, naming the keys that differ when the checkpoint is another variant.
+    ``num_batches_tracked`` is a counter, not a weight: it is neither required nor loaded."""
     state = convert_state_dict(state)
     own = model.state_dict()
-    missing = [k for k in own if k not in state and not k.startswith(allow_missing_prefixes)]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                  for k in state if k in own and state[k].shape != own[k].shape]
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            "checkpoint does not fit this model (is it another variant?): "
-            + "; ".join(f"{name}: {', '.join(keys[:6])}{' …' if len(keys) > 6 else ''}"
-                        for name, keys in (("missing", missing), ("unexpected", unexpected),
-                                           ("shape", mismatched)) if keys)
-        )
+    problems = {
+        "missing": [k for k in own if k not in state and not k.endswith("num_batches_tracked")
+                    and not k.startswith(allow_missing_prefixes)],
+        "unexpected": [k for k in state if k not in own],
+        "shape": [k for k in state if k in own and state[k].shape != own[k].shape],
+    }
+    if any(problems.values()):
+        raise StateDictMismatch("; ".join(f"{kind}: {_by_module(keys, state, own, kind)}"
+                                          for kind, keys in problems.items() if keys))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
+
+
+def _by_module(keys: list[str], state: dict, own: dict, kind: str) -> str:
+    """Keys grouped by their module (two name levels), with counts and one example each."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for k in keys:
+        groups[".".join(k.split(".")[:2])].append(k)
+    parts = []
+    for module, ks in list(groups.items())[:8]:
+        example = ks[0] if kind != "shape" else f"{ks[0]} {tuple(state[ks[0]].shape)} vs {tuple(own[ks[0]].shape)}"
+        parts.append(f"{module} ({len(ks)}, e.g. {example})")
+    return ", ".join(parts) + (f", and {len(groups) - 8} more modules" if len(groups) > 8 else "")

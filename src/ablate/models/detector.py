@@ -110,11 +110,9 @@ def batch_images(images: Tensor | list[Tensor], mask: Tensor | None) -> tuple[Te
 
 def build_detector(
     model: ModelConfig, *, csq: str, proj: str, ref: str, focal: bool, offset: bool, num_classes: int,
-    train_backbone: bool = True,
 ) -> Detector:
     """Build the model for one point of the ablation grid. Axes that do not apply build nothing."""
     d, m = model.hidden_dim, model.nheads
-    check_dimensions(model)
     query_cls = SPATIAL_QUERIES.get(csq)
     projection = PROJECTIONS.get(proj)(d, m) if query_cls.uses_proj else None
     spatial_query = query_cls(projection)
@@ -133,8 +131,7 @@ def build_detector(
         if p.dim() > 1:
             nn.init.xavier_uniform_(p)
     b = model.backbone
-    backbone = build_backbone(b.name, widths=list(b.widths), dilation=b.dilation, weights=b.weights,
-                              train_backbone=train_backbone)
+    backbone = build_backbone(b.name, widths=list(b.widths), dilation=b.dilation, weights=b.weights)
     detector = Detector(backbone, transformer, reference, num_classes=num_classes, num_queries=model.num_queries,
                         focal=focal, offset=offset, aux_loss=model.aux_loss)
     if focal:  # prior 0.01 on every class, so the focal loss starts small
@@ -146,7 +143,8 @@ def build_detector(
 
 
 def check_dimensions(model: ModelConfig) -> None:
-    """Reject sizes the model cannot be built with, saying why, before anything is allocated."""
+    """Reject sizes the model cannot be built with, saying why (``ablate.config.validate`` calls it before
+    anything is allocated; a direct ``build_detector`` caller may call it too)."""
     d, m = model.hidden_dim, model.nheads
     if d % m:
         raise ValueError(f"model.hidden_dim={d} must be divisible by model.nheads={m} (the heads split d evenly)")

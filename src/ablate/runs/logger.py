@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ablate.registry import Choice
 from ablate.runs.atomic import atomic_write_text
 
 if TYPE_CHECKING:
@@ -22,16 +23,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOGGER_NAMES = ("wandb", "none")
-WANDB_MODES = ("offline", "online", "disabled")
+
+
+class LoggerName(Choice):
+    wandb = "wandb"
+    none = "none"
+
+
+class WandbMode(Choice):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
 
 
 @dataclass
 class LoggerConfig:
     """Hydra structured config for the ``logger`` group (``conf/logger/*.yaml``)."""
 
-    name: str = "wandb"  # wandb | none
-    mode: str = "offline"  # offline | online | disabled
+    name: LoggerName = LoggerName.wandb
+    mode: WandbMode = WandbMode.offline
     project: str = "ablate"
     entity: str | None = None
     group: str | None = None  # None: the sweep folder's name, passed by the caller
@@ -178,17 +189,12 @@ def build_logger(
         group: default group (the sweep folder's name); ``cfg.group`` wins when set.
         job_type: ``train`` | ``eval`` | ``report``.
     """
-    logger_name = str(cfg.name)
-    mode = str(cfg.mode)
-    if logger_name not in LOGGER_NAMES:
-        raise ValueError(f"unknown logger.name {logger_name!r}; valid: {', '.join(LOGGER_NAMES)}")
-    if mode not in WANDB_MODES:
-        raise ValueError(f"unknown logger.mode {mode!r}; valid: {', '.join(WANDB_MODES)}")
-    if logger_name == "none":
+    logger_name, mode = LoggerName(cfg.name), WandbMode(cfg.mode)  # the schema has checked both
+    if logger_name is LoggerName.none:
         return NullLogger()
     return WandbLogger(
         Path(output_dir),
-        mode=mode,
+        mode=str(mode),
         project=str(cfg.project),
         entity=cfg.entity,
         group=cfg.group or group,
