@@ -147,9 +147,9 @@ def check_dimensions(model: ModelConfig) -> None:
     anything is allocated; a direct ``build_detector`` caller may call it too)."""
     d, m = model.hidden_dim, model.nheads
     if d % m:
-        raise ValueError(f"model.hidden_dim={d} must be divisible by model.nheads={m} (the heads split d evenly)")
+        raise ValueError(f"model.hidden_dim={d} must be divisible by model.nheads={m}")
     if d % 4:
-        raise ValueError(f"model.hidden_dim={d} must be divisible by 4 (sin/cos pairs for x and y)")
+        raise ValueError(f"model.hidden_dim={d} must be divisible by 4 (sine pairs for x and y)")
     for key in ("hidden_dim", "nheads", "dec_layers", "num_queries", "dim_feedforward"):
         if getattr(model, key) < 1:
             raise ValueError(f"model.{key}={getattr(model, key)} must be ≥ 1")

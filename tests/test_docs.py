@@ -1,0 +1,311 @@
+"""The documentation is the test suite: every command line in README.md and docs/*.md that starts with
+``python -m ablate``, ``ablate`` or ``torchrun`` is run here, as written, at a tiny budget (small-size overrides
+are appended for keys the command does not set), and the effect the docs state is asserted. Paths the machine
+cannot have (real COCO, released checkpoints, ImageNet weights, a run folder) are tiny stand-ins made here.
+
+A command added to the docs without a check below fails ``test_every_documented_command_has_a_check``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from ablate.config import config_dir
+
+ROOT = config_dir().parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# `python -m ablate[.module] …`, the `ablate …` script, `torchrun … -m ablate …` (not prose like "ablate: …")
+COMMAND = re.compile(r"^(python -m ablate(\.\w+)?(\s|$)|ablate\s+\S|torchrun\s.*-m ablate\b)")
+
+
+def _fenced(text: str) -> list[str]:
+    out, inside, buf = [], False, ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            inside, buf = not inside, ""
+            continue
+        if not inside:
+            continue
+        line = buf + " " + line.strip() if buf else line.strip()
+        if line.endswith("\\"):
+            buf = line[:-1].strip()
+            continue
+        buf = ""
+        out.append(line)
+    return out
+
+
+def _inline(text: str) -> list[str]:
+    """Complete commands quoted in prose and tables (not ones with ``...`` or ``<placeholders>``)."""
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    return [s for s in spans if "..." not in s and "<" not in s]
+
+
+def doc_commands() -> list[str]:
+    """Every documented command line, comments stripped, whitespace normalised, in order, without repeats."""
+    found: dict[str, None] = {}
+    for path in DOCS:
+        text = path.read_text()
+        for line in [*_fenced(text), *_inline(text)]:
+            line = " ".join(re.sub(r"\s+#.*$", "", line).split())
+            if COMMAND.match(line):
+                found.setdefault(line, None)
+    return list(found)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stand-ins and the runner
+
+
+@dataclass
+class Env:
+    cwd: Path
+    coco: Path
+    resnet50: Path
+    released_r50: Path
+    job: Path  # the README's example run folder, trained here
+    data_root: Path
+
+    def paths(self) -> dict[str, str]:
+        return {
+            "/data/coco": str(self.coco), "/datasets/coco": str(self.coco),
+            "/ckpt/resnet50.pth": str(self.resnet50), "/models/resnet50.pth": str(self.resnet50),
+            "/models/r50.pth": str(self.resnet50),
+            "/ckpt/ConditionalDETR_r50_epoch50.pth": str(self.released_r50),
+            "outputs/runs/2026-12-02/10-00-00-000000": str(self.job),
+            "$HEAD_NODE": "127.0.0.1", "$JOB_ID": "1", "/shared/runs": str(self.cwd / "shared_runs"),
+        }
+
+
+# small sizes for every command; a key the command sets itself is left as the command says
+BUDGET = ["train.max_steps=2", "train.batch_size=2", "eval.batch_size=4", "train.num_threads=1",
+          "train.warmup_steps=0", "data.shapes.num_train=8", "data.shapes.num_val=4", "model.hidden_dim=16",
+          "model.nheads=2", "model.dim_feedforward=32", "model.enc_layers=1", "model.dec_layers=2",
+          "model.num_queries=6", "model.detr_num_queries=4", "data.num_workers=0", "data.train_scales=[96]",
+          "data.max_size=128", "data.val_size=96", "data.crop=false", "logger.mode=offline"]
+TINY_BACKBONE = ["model.backbone.widths=[8,16]"]
+
+
+def tiny_args(args: list[str], env: Env) -> list[str]:
+    """The documented arguments with the stand-in paths, plus the budget for the keys they leave unset."""
+    subst = env.paths()
+    out = []
+    for a in args:
+        for k, v in subst.items():
+            a = a.replace(k, v)
+        out.append(a)
+    given = {a.split("=", 1)[0].lstrip("+~") for a in out if "=" in a}
+    budget = list(BUDGET)
+    if not any(a.startswith("model=r") for a in out):
+        budget += TINY_BACKBONE
+    if "data=coco" not in out:
+        budget.append(f"data.root={env.data_root}")
+    return out + [b for b in budget if b.split("=", 1)[0] not in given]
+
+
+def run(argv: list[str], env: Env, timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, cwd=env.cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, f"{shlex.join(argv)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def run_ablate(command: str, env: Env, *extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "ablate"] or words[0] == "ablate", command
+    args = words[3:] if words[0] == "python" else words[1:]
+    full = tiny_args(args, env) + list(extra)
+    return run([sys.executable, "-m", "ablate", *full], env), full
+
+
+def results_under(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.rglob("result.json"))]
+
+
+def newest_run(env: Env, kind: str = "runs") -> Path:
+    runs = sorted((env.cwd / "outputs" / kind).glob("*/*"), key=lambda p: p.stat().st_mtime)
+    assert runs, f"no folder under outputs/{kind}"
+    return runs[-1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checks: (pattern of the documented command, what the docs say it does)
+
+
+def check_default(command: str, env: Env) -> None:
+    """README: trains and evaluates the default model and prints where result.json and the W&B run are."""
+    proc, _ = run_ablate(command, env)
+    result = json.loads((newest_run(env) / "result.json").read_text())
+    assert result["status"] == "finished" and set(result["metrics"]) >= {"AP", "AP50"}
+    assert result["axes"]["csq"] == "full" and result["axes"]["proj"] == "diagonal"
+    assert "result.json" in proc.stderr + proc.stdout and result["wandb"]["mode"] == "offline"
+
+
+def check_single_variant(command: str, env: Env) -> None:
+    """One variant: the axes the command names are the axes of the finished run."""
+    _, args = run_ablate(command, env)
+    result = json.loads((newest_run(env) / "result.json").read_text())
+    assert result["status"] == "finished"
+    for a in args:
+        key, _, value = a.partition("=")
+        if key in ("csq", "proj", "ref"):
+            assert result["axes"][key] in (value, "n/a"), (key, result["axes"])
+    if "+experiment=t4_detr" in command:
+        assert (result["axes"]["csq"], result["axes"]["focal"], result["axes"]["offset"]) == ("detr", False, False)
+
+
+def check_sweep(command: str, env: Env) -> None:
+    """A multirun: every job recorded (finished or duplicate), same models counted once, the report written."""
+    out = env.cwd / "sweeps" / re.sub(r"\W+", "_", command)[-60:]
+    run_ablate(command, env, f"hydra.sweep.dir={out}")
+    results = results_under(out)
+    assert results and all(r["status"] in ("finished", "duplicate") for r in results)
+    finished = [r for r in results if r["status"] == "finished"]
+    assert len({r["run_key"] for r in finished}) == len(finished)  # no model trained twice
+    assert (out / "report" / "table.md").is_file()
+    if "csq=C,T,P,I proj=scalar,full" in command:
+        assert (len(finished), len(results) - len(finished)) == (6, 2)  # C and P have no T
+
+
+def check_report(command: str, env: Env) -> None:
+    sweep = env.cwd / "report_source"
+    run([sys.executable, "-m", "ablate", "-m", "csq=full,C", f"hydra.sweep.dir={sweep}",
+         *tiny_args([], env)], env)
+    (sweep / "report" / "table.md").unlink()
+    run([sys.executable, *shlex.split(command.replace("outputs/multirun/<date>/<time>", str(sweep)))[1:]], env)
+    assert (sweep / "report" / "table.md").is_file()
+
+
+def check_coco(command: str, env: Env) -> None:
+    """COCO-layout data with an ImageNet backbone file: trains, and the frozen stem holds the file's weights."""
+    run_ablate(command, env)
+    job = newest_run(env)
+    result = json.loads((job / "result.json").read_text())
+    assert result["status"] == "finished" and result["axes"]["model"] == "r50"
+    conv1 = torch.load(job / "checkpoint.pt", weights_only=True)["model"]["backbone.body.conv1.weight"]
+    assert torch.equal(conv1, torch.load(env.resnet50, weights_only=True)["conv1.weight"])
+
+
+def check_eval_only(command: str, env: Env) -> None:
+    """Evaluates only: no training line, no checkpoint; a job's own folder gives that job's final metrics."""
+    run_ablate(command, env)
+    job = newest_run(env)
+    result = json.loads((job / "result.json").read_text())
+    lines = [json.loads(x) for x in (job / "metrics.jsonl").read_text().splitlines()]
+    assert result["status"] == "finished" and result["job_type"] == "eval" and result["steps"] == 0
+    assert [r["kind"] for r in lines] == ["eval"] and not (job / "checkpoint.pt").exists()
+    if str(env.job) in json.dumps(result["init_from"]):
+        source = json.loads((env.job / "result.json").read_text())
+        assert result["metrics"] == source["metrics"]
+        assert (job / "detections.json").read_text() == (env.job / "detections.json").read_text()
+
+
+def check_fine_tune(command: str, env: Env) -> None:
+    run_ablate(command, env)
+    result = json.loads((newest_run(env) / "result.json").read_text())
+    assert result["status"] == "finished" and result["job_type"] == "train"
+    assert result["init_from"]["path"] == str(env.job / "checkpoint.pt")
+
+
+def check_torchrun(command: str, env: Env) -> None:
+    """DDP: one output folder, one result.json with the world size."""
+    words = shlex.split(command)
+    i = words.index("-m")
+    opts, args = words[1:i], words[i + 2:]
+    two_nodes = any(o.startswith("--nnodes=2") for o in opts)
+    opts = [re.sub(r"--nproc_per_node=\d+", "--nproc_per_node=1" if two_nodes else "--nproc_per_node=2", o)
+            for o in opts]
+    port = _free_port()
+    opts = [o.replace("127.0.0.1:29500", f"127.0.0.1:{port}") for o in " ".join(opts).replace(
+        "$HEAD_NODE", "127.0.0.1").split()]
+    run_dir = env.cwd / f"torchrun_{port}"
+    full = tiny_args(args, env)
+    full = [a for a in full if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
+    argv = [sys.executable, "-m", "torch.distributed.run", *opts, "-m", "ablate", *full]
+    if two_nodes:  # both "nodes" on this machine: two launchers meeting at the rendezvous
+        env_vars = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+        procs = [subprocess.Popen(argv, cwd=env.cwd, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=600) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    else:
+        run(argv, env)
+    results = results_under(run_dir)
+    assert len(results) == 1 and results[0]["status"] == "finished" and results[0]["world_size"] == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CHECKS: list[tuple[str, Callable[[str, Env], None]]] = [
+    (r"python -m ablate$", check_default),
+    (r"python -m ablate (csq|\+experiment)=\S+( proj=\S+)?( train\.precision=bf16)?$", check_single_variant),
+    (r"python -m ablate -m .*", check_sweep),
+    (r"python -m ablate \+sweep=\S+( train\.seed=\S+)?$", check_sweep),
+    (r"python -m ablate\.report outputs/multirun/<date>/<time>$", check_report),
+    (r"python -m ablate model=r50 data=coco data\.root=\S+ model\.backbone\.weights=\S+$", check_coco),
+    (r"python -m ablate .*eval\.only=true model\.init_from=\S+$", check_eval_only),
+    (r"python -m ablate csq=T proj=scalar model\.init_from=\S+/checkpoint\.pt$", check_fine_tune),
+    (r"torchrun .* -m ablate .*", check_torchrun),
+]
+
+
+def check_for(command: str) -> Callable[[str, Env], None] | None:
+    return next((check for pattern, check in CHECKS if re.fullmatch(pattern, command)), None)
+
+
+def test_every_documented_command_has_a_check():
+    commands = doc_commands()
+    assert len(commands) >= 10, commands  # the extraction itself works
+    assert [c for c in commands if check_for(c) is None] == []
+    unused = [p for p, _ in CHECKS if not any(re.fullmatch(p, c) for c in commands)]
+    assert unused == [], "checks for commands the docs no longer show"
+
+
+def test_extraction_reads_fences_continuations_and_inline_commands():
+    text = "Run `python -m ablate csq=C` or\n```bash\npython -m ablate -m csq=T \\\n    proj=full  # sweep\n```\n"
+    assert _inline(text) == ["python -m ablate csq=C"]
+    assert _fenced(text) == ["python -m ablate -m csq=T proj=full  # sweep"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stand-ins, made once
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
+    from tests.docs_standins import make_coco, make_released_r50, make_resnet50
+
+    cwd = tmp_path_factory.mktemp("docs_cwd")
+    data_root = tmp_path_factory.mktemp("docs_shapes")
+    coco = make_coco(tmp_path_factory.mktemp("coco"))
+    resnet50 = make_resnet50(tmp_path_factory.mktemp("ckpt"))
+    e = Env(cwd=cwd, coco=coco, resnet50=resnet50, released_r50=Path("unset"), job=cwd / "example_job",
+            data_root=data_root)
+    e.released_r50 = make_released_r50(tmp_path_factory.mktemp("released"), tiny_args(["model=r50", "data=coco",
+                                       f"data.root={coco}"], e))
+    run([sys.executable, "-m", "ablate", *tiny_args(["csq=T", "proj=scalar", f"hydra.run.dir={e.job}"], e)], e)
+    return e
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", doc_commands())
+def test_documented_command(command: str, env: Env) -> None:
+    check = check_for(command)
+    assert check is not None, f"no check for the documented command: {command}"
+    check(command, env)
