@@ -1,6 +1,8 @@
 """Every combination of every config group composes and validates; the schema rejects bad values by name."""
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from ablate.config import (
     validate,
 )
 from ablate.config import compose as ablate_compose
+from ablate.models.spatial_query import incompatibility
 
 GROUPS = {g: sorted(p.stem for p in (config_dir() / g).glob("*.yaml"))
           for g in ("csq", "proj", "ref", "model", "data", "logger")}
@@ -49,11 +52,33 @@ def _compose_all(combos):
 def test_every_ablation_combination_composes():
     """csq × proj × ref: the grid a sweep can ask for (the model groups are crossed with the rest below)."""
     axes = ("csq", "proj", "ref")
-    combos = [dict(zip(axes, c)) for c in itertools.product(*(GROUPS[a] for a in axes))]
+    combos = [dict(zip(axes, c)) for c in itertools.product(*(GROUPS[a] for a in axes))
+              if not incompatibility(c[0], c[1])]
     keys = {config_key(cfg) for _, cfg in _compose_all(combos)}
     # proj is n/a for C, P, detr, detr_content (the default keeps offsets on, so ref always counts):
-    # distinct models = (3 forms with T × 5 projections + 4 forms without) × 3 references
-    assert len(keys) == (3 * 5 + 4) * 3
+    # distinct models = (3 forms with T × 5 projections − CSQ-T with T = I + 4 forms without) × 3 references
+    assert len(keys) == (3 * 5 - 1 + 4) * 3
+
+
+def test_degenerate_csq_proj_pair_is_rejected_naming_both_keys():
+    """CSQ-T with T = I gives p_q = 𝟙 for every query: refused at compose time, not trained."""
+    with pytest.raises(ConfigError, match=r"csq=T with proj=identity: .*constant .* degenerate model"):
+        ablate_compose(["csq=T", "proj=identity"])
+    for proj in ("scalar", "block", "full", "diagonal"):  # every other T is a real CSQ-T model
+        ablate_compose(["csq=T", f"proj={proj}"])
+    ablate_compose(["csq=full", "proj=identity"])  # T = I on p_s is CSQ-P, a real model
+
+
+def test_degenerate_pair_stops_the_cli_with_one_line(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "ablate", "csq=T", "proj=identity", "logger=none",
+                           f"hydra.run.dir={out}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("ablate:")]
+    assert len(lines) == 1 and lines[0].startswith("ablate: config error: csq=T with proj=identity:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "result.json").exists() or '"failed"' in (out / "result.json").read_text()
+    assert not (out / "checkpoint.pt").exists()
 
 
 def test_every_model_data_logger_combination_composes():

@@ -24,7 +24,7 @@ from ablate.models.config import AxisChoice, ModelConfig
 from ablate.models.detector import check_dimensions
 from ablate.models.projection import PROJECTIONS
 from ablate.models.reference import REFERENCE_POINTS
-from ablate.models.spatial_query import SPATIAL_QUERIES
+from ablate.models.spatial_query import SPATIAL_QUERIES, incompatibility
 from ablate.runs.logger import LoggerConfig
 
 NA = "n/a"
@@ -107,6 +107,8 @@ def validate(cfg: DictConfig) -> None:
     for axis, registry in (("csq", SPATIAL_QUERIES), ("proj", PROJECTIONS), ("ref", REFERENCE_POINTS)):
         if cfg[axis].name not in registry:
             raise ConfigError(f"{axis}={cfg[axis].name!r} is unknown; valid choices: {', '.join(registry.names())}")
+    if reason := incompatibility(cfg.csq.name, cfg.proj.name):
+        raise ConfigError(reason)
     for key in POSITIVE:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 1")

@@ -35,7 +35,7 @@ def t_matrix(proj: str, x: torch.Tensor) -> torch.Tensor:
         return torch.diag(entries(x, D)[0])
     if proj == "full":
         return entries(x, D * D)[0].view(D, D)
-    blocks = entries(x, D * D // M)[0].view(M, D // M, D // M)  # block: one 2×2 block per head
+    blocks = entries(x, D * D // M)[0].view(M, D // M, D // M)  # block: one 2×2 block per d/M-wide chunk
     return torch.block_diag(*blocks)
 
 
@@ -54,8 +54,8 @@ def test_spatial_query_by_hand(csq, proj):
     torch.testing.assert_close(got, expected)
 
 
-def test_block_is_per_head():
-    """A block-diagonal T never mixes channels of different heads."""
+def test_block_never_mixes_chunks_of_p_s():
+    """A block-diagonal T never mixes different d/M-wide chunks of p_s (frequency groups, before the projection)."""
     p = make("block")
     v = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
     assert p(f, v)[0, 2:].abs().max() == 0

@@ -8,11 +8,11 @@ import torch
 from ablate.losses import LossConfig, build_criterion
 from ablate.models.projection import PROJECTIONS
 from ablate.models.reference import REFERENCE_POINTS
-from ablate.models.spatial_query import SPATIAL_QUERIES
+from ablate.models.spatial_query import SPATIAL_QUERIES, incompatibility
 from tests.models.helpers import toy, toy_images, toy_targets
 
-GRID = list(itertools.product(SPATIAL_QUERIES.names(), PROJECTIONS.names(), REFERENCE_POINTS.names(),
-                              [True, False], [True, False]))
+GRID = [c for c in itertools.product(SPATIAL_QUERIES.names(), PROJECTIONS.names(), REFERENCE_POINTS.names(),
+                                     [True, False], [True, False]) if not incompatibility(c[0], c[1])]
 
 
 @pytest.mark.parametrize("csq,proj,ref,focal,offset", GRID)
@@ -137,3 +137,8 @@ def test_attention_maps_per_layer_and_head():
                 b, m, q, h, w = maps[kind].shape
                 assert (b, m, q) == (2, 2, 5)
                 torch.testing.assert_close(maps[kind].sum((-2, -1)), torch.ones(b, m, q), atol=1e-5, rtol=0)
+
+
+def test_degenerate_pair_is_not_built():
+    with pytest.raises(ValueError, match="csq=T with proj=identity"):
+        toy(csq="T", proj="identity")

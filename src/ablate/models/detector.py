@@ -17,7 +17,7 @@ from ablate.models.heads import MLP, inverse_sigmoid
 from ablate.models.position_encoding import PositionEmbeddingSine, sine_embed_points
 from ablate.models.projection import PROJECTIONS
 from ablate.models.reference import REFERENCE_POINTS, ReferencePoint
-from ablate.models.spatial_query import SPATIAL_QUERIES, SpatialQuery
+from ablate.models.spatial_query import SPATIAL_QUERIES, SpatialQuery, incompatibility
 
 
 class Transformer(nn.Module):
@@ -113,6 +113,8 @@ def build_detector(
 ) -> Detector:
     """Build the model for one point of the ablation grid. Axes that do not apply build nothing."""
     d, m = model.hidden_dim, model.nheads
+    if reason := incompatibility(csq, proj):  # a degenerate model is never built, whoever asks
+        raise ValueError(reason)
     query_cls = SPATIAL_QUERIES.get(csq)
     projection = PROJECTIONS.get(proj)(d, m) if query_cls.uses_proj else None
     spatial_query = query_cls(projection)
@@ -127,9 +129,11 @@ def build_detector(
     transformer = Transformer(encoder, Decoder(layers, d, spatial_query))
     # the reference point exists when p_s needs it (conditional forms) or boxes are offsets from it
     reference = REFERENCE_POINTS.get(ref)(d, model.num_queries) if query_cls.conditional or offset else None
-    for p in [*transformer.parameters(), *(reference.parameters() if reference is not None else [])]:
+    for p in transformer.parameters():
         if p.dim() > 1:
             nn.init.xavier_uniform_(p)
+    if reference is not None:  # after the transformer: the same random stream as the authors' for ref=query
+        reference.reset_parameters()
     b = model.backbone
     backbone = build_backbone(b.name, widths=list(b.widths), dilation=b.dilation, weights=b.weights)
     detector = Detector(backbone, transformer, reference, num_classes=num_classes, num_queries=model.num_queries,

@@ -61,7 +61,14 @@ class Scalar(Projection):
 
 @PROJECTIONS.register("block")
 class BlockDiagonal(Projection):
-    """T = diag(T_1 … T_M): one d_head×d_head block per attention head (32×32 at d=256, 8 heads)."""
+    """T = diag(T_1 … T_M): M blocks of (d/M)×(d/M), the paper's "8 heads × 32×32" at d=256 (M = ``nheads``).
+
+    Our reading, stated because the paper gives only the block count and size: T acts on p_s *before* the
+    spatial projection (``ca_qpos_sine_proj``, a dense d×d linear map), so block i mixes the i-th 32-wide chunk
+    of p_s — the sine embedding laid out y half then x half, frequency pairs in increasing order — i.e. one group
+    of 16 frequencies of one coordinate. It is not per attention head: the dense projection after T spreads every
+    chunk over all heads; only the number of blocks follows the head count.
+    """
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:

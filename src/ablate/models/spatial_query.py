@@ -22,6 +22,8 @@ class SpatialQuery(nn.Module):
 
     conditional = True  # concatenated content/spatial cross-attention (False: DETR's additive form)
     uses_proj = False
+    # proj choices that make this form a degenerate model: choice → why (checked before anything is built)
+    incompatible_proj: dict[str, str] = {}
 
     def __init__(self, proj: Projection | None = None):
         super().__init__()
@@ -54,6 +56,9 @@ class TransformOnly(SpatialQuery):
     """CSQ-T: p_q = T(f)·𝟙 (λ_q itself for a diagonal T)."""
 
     uses_proj = True
+    incompatible_proj = {"identity": "p_q = T(f)·𝟙 with T = I is the constant 𝟙 for every query and image, "
+                                     "so the spatial query carries nothing (a degenerate model); "
+                                     "use another proj (the paper's CSQ-T uses diagonal)"}
 
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
         return self.proj(f, torch.ones_like(f))
@@ -90,3 +95,9 @@ class DETRContentQuery(DETRQuery):
     """DETR with key positions and object queries removed from cross-attention in layers 2… (paper §2e)."""
 
     content_only_after_first = True
+
+
+def incompatibility(csq: str, proj: str) -> str | None:
+    """Why ``csq`` cannot be paired with ``proj``, naming both keys; None when the pair is a real model."""
+    reason = SPATIAL_QUERIES.get(csq).incompatible_proj.get(proj)
+    return f"csq={csq} with proj={proj}: {reason}" if reason else None
