@@ -25,6 +25,18 @@ def per_query(linear: nn.Module, x: Tensor) -> Tensor:
     return linear(x[:1]) if x.dim() == 3 and x.shape[0] > 1 and x.stride(0) == 0 else linear(x)
 
 
+def add_ffn_and_norms(layer: nn.Module, d_model: int, dim_feedforward: int, dropout: float) -> None:
+    """The FFN and the three post-norms every decoder layer has, under the authors' parameter names."""
+    layer.linear1 = nn.Linear(d_model, dim_feedforward)
+    layer.linear2 = nn.Linear(dim_feedforward, d_model)
+    layer.norm1, layer.norm2, layer.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+    layer.dropout = nn.Dropout(dropout)
+
+
+def ffn(layer: nn.Module, x: Tensor) -> Tensor:
+    """Step 4: x + FFN(x), then the third norm."""
+    return layer.norm3(x + layer.dropout(layer.linear2(layer.dropout(F.relu(layer.linear1(x))))))
+
 class ConditionalDecoderLayer(nn.Module):
     """One Conditional DETR decoder layer (paper Fig. 3). Parameter names follow the authors' code."""
 
@@ -42,10 +54,7 @@ class ConditionalDecoderLayer(nn.Module):
         self.ca_kpos_proj, self.ca_qpos_sine_proj = linear(), linear()
         self.ca_qpos_proj = linear() if is_first else None  # layer 1 adds the object query to c_q
         self.cross_attn = HeadAttention(d_model, nheads, dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        add_ffn_and_norms(self, d_model, dim_feedforward, dropout)
 
     def forward(
         self, f: Tensor, memory: Tensor, key_pos: Tensor, bias: Tensor | None, query_pos: Tensor,
@@ -72,7 +81,7 @@ class ConditionalDecoderLayer(nn.Module):
         x = self.norm2(c_q + self.dropout(ca))
 
         # 4. feed-forward
-        x = self.norm3(x + self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x))))))
+        x = ffn(self, x)
 
         maps = None
         if need_weights:
@@ -93,10 +102,7 @@ class DETRDecoderLayer(nn.Module):
         self.use_positions = use_positions  # False: content-only cross-attention (the §2e experiment)
         self.self_attn = PackedAttention(d_model, nheads, dropout)
         self.multihead_attn = PackedAttention(d_model, nheads, dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        add_ffn_and_norms(self, d_model, dim_feedforward, dropout)
 
     def forward(
         self, f: Tensor, memory: Tensor, key_pos: Tensor, bias: Tensor | None, query_pos: Tensor,
@@ -114,7 +120,7 @@ class DETRDecoderLayer(nn.Module):
         x = self.norm2(c_q + self.dropout(ca))
 
         # 3. feed-forward
-        x = self.norm3(x + self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x))))))
+        x = ffn(self, x)
 
         maps = None
         if need_weights:
