@@ -158,7 +158,8 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
             save_checkpoint(files, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "scheduler": scheduler.state_dict(), "step": state.step, "rng": rng_state(),
                                     "effective_config": effective, "history": state.history,
-                                    "log_window": {"n": n_sum, "sums": dict(sums)}})
+                                    "log_window": {"n": n_sum, "sums": dict(sums)},
+                                    "categories": [{"id": i, "name": train_ds.category_names[i]} for i in train_ds.category_ids]})
 
     def run_eval() -> dict[str, float]:
         t0 = time.perf_counter()
