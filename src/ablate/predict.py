@@ -11,11 +11,13 @@ image stops with one ``ablate:`` line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import torch
 from PIL import Image, ImageOps
 from torchvision.ops import clip_boxes_to_image
@@ -91,9 +93,18 @@ def draw(image: torch.Tensor, det: dict, width: int) -> bytes:
     boxes = clip_boxes_to_image(det["boxes"], (h, w))  # drawn inside the picture; detections.json keeps them as is
     labels = [f"{name} {score:.2f}" for name, score in zip(det["names"], det["scores"].tolist())]
     colors = [PALETTE[int(i) % len(PALETTE)] for i in det["labels"]]
-    drawn = draw_bounding_boxes(image, boxes, labels=labels, colors=colors, width=width) if len(boxes) else image
+    if not len(boxes):
+        return png_bytes(image)
+    font = {"font": str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"),
+            "font_size": max(10, round(min(h, w) / 32))}  # the default bitmap font is unreadably small on photos
+    if "fill_labels" in inspect.signature(draw_bounding_boxes).parameters:  # torchvision ≥ 0.23
+        font["fill_labels"] = True  # text on the box colour: readable on any background
+    return png_bytes(draw_bounding_boxes(image, boxes, labels=labels, colors=colors, width=width, **font))
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
