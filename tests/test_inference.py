@@ -142,6 +142,9 @@ def test_folders_that_are_not_trained_jobs_are_named(trained_run: Path, tmp_path
         from_run(tmp_path / "missing")
     with pytest.raises(RunError, match=r"no \.hydra/config\.yaml"):
         from_run(tmp_path)
+    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")
+    with pytest.raises(RunError, match="is a sweep folder: pass one of its job folders"):
+        from_run(tmp_path)
     job = tmp_path / "job"
     shutil.copytree(trained_run / ".hydra", job / ".hydra")
     with pytest.raises(RunError, match="no checkpoint.pt"):

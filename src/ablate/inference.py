@@ -133,6 +133,8 @@ def load_run_config(folder: Path) -> DictConfig:
     """The config the job ran with, over the current schema (so keys added since take their defaults)."""
     path = folder / ".hydra" / "config.yaml"
     if not path.is_file():
+        if (folder / "multirun.yaml").is_file():
+            raise RunError(f"{folder} is a sweep folder: pass one of its job folders")
         raise RunError(f"{folder}: no .hydra/config.yaml, not the folder of a `python -m ablate` job")
     try:
         saved = OmegaConf.load(path)
