@@ -59,8 +59,9 @@ class Predictor(nn.Module):
 
         Returns per image (a single dict for a single image) ``boxes`` (N, 4) xyxy in the pixels of the image
         given, ``scores`` (N,), ``labels`` (N,) the data set's category ids and ``names`` (N category names),
-        best first, keeping scores ≥ ``threshold``. ``batch_size`` > 1 pads images together, which changes
-        the detections slightly (padding enters the backbone's convolutions), as in evaluation.
+        best first, the ``eval.top_k`` best at most, keeping scores ≥ ``threshold``. ``batch_size`` > 1 pads
+        images together, which changes the detections slightly (padding enters the backbone's convolutions),
+        as in evaluation.
         """
         single = isinstance(images, Image.Image) or (isinstance(images, Tensor) and images.dim() == 3)
         items = [images] if single else list(images)
