@@ -15,3 +15,30 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def _deterministic_threads():
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny job folder, trained once per session by ``python -m ablate`` in this process
+    (``.hydra/config.yaml``, ``checkpoint.pt``, ``detections.json``), for the tests that use a trained model."""
+    import logging
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ablate.__main__ import main
+    from tests.tiny import TINY
+
+    folder = tmp_path_factory.mktemp("trained_run") / "job"
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    argv = ["ablate", *TINY, "train.max_steps=8", "logger=none", f"data.root={folder.parent / 'data'}",
+            f"hydra.run.dir={folder}", "hydra/job_logging=none", "hydra/hydra_logging=none"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "argv", argv)
+        try:
+            main()
+        finally:
+            GlobalHydra.instance().clear()
+            root.handlers[:], root.level = handlers, level
+    return folder

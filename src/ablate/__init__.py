@@ -2,9 +2,20 @@
 
 Python API::
 
+    import ablate
+    import torch
+    from PIL import Image
+
     cfg = ablate.compose(["csq=T", "proj=scalar"])   # what `python -m ablate csq=T proj=scalar` runs
-    model = ablate.build_model(cfg)                  # a torch.nn.Module
+    model = ablate.build_model(cfg)                  # a torch.nn.Module, untrained
+    image1, image2 = torch.randn(3, 128, 160), torch.randn(3, 96, 128)  # preprocessed images, any sizes
     out = model([image1, image2], return_attention=True)
+
+    model = ablate.from_run("outputs/runs/2026-12-01/12-00-00-000000")  # a trained job folder, in eval mode
+    model.cfg.csq.name                               # the config it was trained with
+    detections = model.predict([Image.open("photo.jpg")], threshold=0.5)  # PIL, uint8 or [0, 1] float
+    detections[0]["boxes"]                           # (N, 4) xyxy in photo.jpg's pixels, best first
+    detections[0]["scores"], detections[0]["labels"], detections[0]["names"]  # category ids and names
 """
 
 from __future__ import annotations
@@ -22,7 +33,9 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
     from torch import nn
 
-__all__ = ["build_model", "compose"]
+    from ablate.inference import Predictor
+
+__all__ = ["build_model", "compose", "from_run"]
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
@@ -37,3 +50,10 @@ def build_model(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:
     from ablate.models.builder import build_model as _build
 
     return _build(cfg, num_classes)
+
+
+def from_run(run: str | os.PathLike, *, device: str = "cpu") -> Predictor:
+    """A trained job's model in eval mode, with ``cfg`` and ``predict`` (see :func:`ablate.inference.from_run`)."""
+    from ablate.inference import from_run as _from_run
+
+    return _from_run(run, device=device)

@@ -70,7 +70,9 @@ class Job:
 
     def checkpoint(self, state: TrainState) -> None:
         if self.dist.is_main and self.trainer is not None:
-            save_checkpoint(self.files, snapshot(self._parts(), state, self.effective))
+            categories = [{"id": i, "name": self.train_ds.category_names[i]} for i in self.train_ds.category_ids]
+            # the data set's categories travel with the weights: ablate.from_run names classes without the data
+            save_checkpoint(self.files, snapshot(self._parts(), state, self.effective) | {"categories": categories})
 
     def evaluate(self, step: int) -> tuple[dict[str, Any], list[dict]]:
         """COCO stats and detections of the model now; the eval line goes to metrics.jsonl and W&B."""
