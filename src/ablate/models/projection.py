@@ -17,6 +17,8 @@ PROJECTIONS: Registry[Projection] = Registry("proj")
 class Projection(nn.Module):
     """``forward(x, v)`` returns T(x)·v for x, v of shape (..., d)."""
 
+    label: str  # how reports print this choice (result.json "labels")
+
     def __init__(self, d_model: int, nheads: int):
         super().__init__()
         self.d_model, self.nheads = d_model, nheads
@@ -38,6 +40,7 @@ class Projection(nn.Module):
 @PROJECTIONS.register("identity")
 class Identity(Projection):
     """T = I: nothing is learned."""
+    label = "T = identity"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
@@ -50,6 +53,7 @@ class Identity(Projection):
 @PROJECTIONS.register("scalar")
 class Scalar(Projection):
     """T = λ·I with one predicted scalar λ."""
+    label = "T = scalar"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
@@ -62,6 +66,7 @@ class Scalar(Projection):
 @PROJECTIONS.register("block")
 class BlockDiagonal(Projection):
     """T = diag(T_1 … T_M): one d_head×d_head block per attention head (32×32 at d=256, 8 heads)."""
+    label = "T = block"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
@@ -76,6 +81,7 @@ class BlockDiagonal(Projection):
 @PROJECTIONS.register("full")
 class Full(Projection):
     """A full d×d matrix T."""
+    label = "T = full"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
@@ -89,6 +95,7 @@ class Full(Projection):
 @PROJECTIONS.register("diagonal")
 class Diagonal(Projection):
     """T = diag(λ_q): the paper's choice (the authors' ``query_scale``)."""
+    label = "T = diagonal"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:

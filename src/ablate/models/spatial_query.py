@@ -22,6 +22,7 @@ class SpatialQuery(nn.Module):
 
     conditional = True  # concatenated content/spatial cross-attention (False: DETR's additive form)
     uses_proj = False
+    label: str  # how reports print this choice (result.json "labels")
 
     def __init__(self, proj: Projection | None = None):
         super().__init__()
@@ -34,6 +35,7 @@ class SpatialQuery(nn.Module):
 @SPATIAL_QUERIES.register("full")
 class TransformedPosition(SpatialQuery):
     """CSQ: p_q = T(f)·p_s."""
+    label = "CSQ"
 
     uses_proj = True
 
@@ -44,6 +46,7 @@ class TransformedPosition(SpatialQuery):
 @SPATIAL_QUERIES.register("C")
 class ContentOnly(SpatialQuery):
     """CSQ-C: p_q = f."""
+    label = "CSQ-C"
 
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
         return f
@@ -52,6 +55,7 @@ class ContentOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("T")
 class TransformOnly(SpatialQuery):
     """CSQ-T: p_q = T(f)·𝟙 (λ_q itself for a diagonal T)."""
+    label = "CSQ-T"
 
     uses_proj = True
 
@@ -62,6 +66,7 @@ class TransformOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("P")
 class PositionOnly(SpatialQuery):
     """CSQ-P: p_q = p_s."""
+    label = "CSQ-P"
 
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
         return p_s
@@ -70,6 +75,7 @@ class PositionOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("I")
 class SelfAttentionTransform(SpatialQuery):
     """CSQ-I: p_q = T(c_q)·p_s, T predicted from the self-attention output instead of f."""
+    label = "CSQ-I"
 
     uses_proj = True
 
@@ -80,6 +86,7 @@ class SelfAttentionTransform(SpatialQuery):
 @SPATIAL_QUERIES.register("detr")
 class DETRQuery(SpatialQuery):
     """DETR: the object query is added to the content query, the key position to the key; no p_s."""
+    label = "DETR"
 
     conditional = False
     content_only_after_first = False
@@ -88,5 +95,6 @@ class DETRQuery(SpatialQuery):
 @SPATIAL_QUERIES.register("detr_content")
 class DETRContentQuery(DETRQuery):
     """DETR with key positions and object queries removed from cross-attention in layers 2… (paper §2e)."""
+    label = "DETR (content only)"
 
     content_only_after_first = True
