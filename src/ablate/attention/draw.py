@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ablate.report import atomic
-from ablate.report.figures import new_figure
+from ablate.runs.atomic import commit_temp, write_temp
 
 DPI = 120
 PANEL_IN = 2.0
@@ -52,7 +53,9 @@ def _draw_grid(image: Any, gt_box: Any, rows: dict[str, tuple[Any, Any]], path: 
     grey = picture.mean(axis=2)
     height, width = grey.shape
     n_heads = max(np.asarray(m).shape[0] for m, _ in rows.values())
-    fig = new_figure(PANEL_IN * n_heads + 1.2, PANEL_IN * height / width * len(rows) + 0.9)
+    # pyplot-free: headless, no global backend switch, nothing to close
+    fig = Figure(figsize=(PANEL_IN * n_heads + 1.2, PANEL_IN * height / width * len(rows) + 0.9), layout="constrained")
+    FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), n_heads, squeeze=False)
     extent = (0, width, height, 0)  # pixel-edge coordinates, so COCO-style pixel boxes land exactly
     for r, (label, (maps, pred)) in enumerate(rows.items()):
@@ -75,7 +78,10 @@ def _draw_grid(image: Any, gt_box: Any, rows: dict[str, tuple[Any, Any]], path: 
     bar.set_label("attention / its map's maximum", fontsize=8)
     fig.suptitle(f"{title}\n(softmax attention over the feature map; white: ground truth, dashed red: prediction)",
                  fontsize=10)
-    return atomic.save_figure(fig, Path(path), dpi=DPI)
+    path = Path(path)
+    # the temp name ends in .tmp, so the format is given explicitly
+    commit_temp(write_temp(path, lambda f: fig.savefig(f, format="png", dpi=DPI)), path)
+    return path
 
 
 def image_hwc(image: Any) -> np.ndarray:
