@@ -7,6 +7,7 @@ ground-truth box is solid white, the predicted box dashed red.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def _draw_grid(image: Any, gt_box: Any, rows: dict[str, tuple[Any, Any]], path: 
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"head {h + 1}", fontsize=9)
-        axes[r][0].set_ylabel(label, fontsize=9)
+        # long variant names wrap, so a row label never runs into the next row's
+        axes[r][0].set_ylabel("\n".join(textwrap.fill(line, 26) for line in label.split("\n")), fontsize=8)
     bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap=CMAP), ax=axes, shrink=0.8, pad=0.02)
     bar.set_label("attention / its map's maximum", fontsize=8)
     fig.suptitle(f"{title}\n(softmax attention over the feature map; white: ground truth, dashed red: prediction)",

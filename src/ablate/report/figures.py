@@ -67,19 +67,19 @@ def plot_ap_bars(summary: pd.DataFrame, df: pd.DataFrame | None = None, *, title
             jitter = np.linspace(-0.1, 0.1, len(values)) if len(values) > 1 else np.zeros(len(values))
             ax.scatter(x[i] + jitter, values, s=14, color="black", zorder=3, label="one seed" if i == 0 else None)
     top = float(np.nanmax(means + stds)) if np.isfinite(means).any() else 1.0
-    ax.set_ylim(0, top * 1.25 if top > 0 else 1.0)  # all-zero APs (a few-step run) still get an axis
+    ax.set_ylim(0, top * 1.4 if top > 0 else 1.0)  # room for the legend; all-zero APs still get an axis
     _value_labels(ax, x, means, means + stds, [summary["status"].iloc[i] for i in range(len(variants))])
     ax.set_ylabel("AP (%), this sweep")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
     ax.set_title(_wrap_title(title or "AP per variant", fig))
     if has_paper:
         pax = axes[1]
         pax.bar(x, np.nan_to_num(paper), width=BAR_WIDTH, color=[colors[v] for v in variants], alpha=0.45,
                 edgecolor="black", linewidth=0.6, hatch="//", label=PAPER_NOTE)
-        pax.set_ylim(0, np.nanmax(paper) * 1.3)
+        pax.set_ylim(0, np.nanmax(paper) * 1.4)
         _value_labels(pax, x, paper, paper, ["no paper row"] * len(variants))
         pax.set_ylabel("paper AP (%)")
-        pax.legend(loc="upper left", fontsize=8)
+        pax.legend(loc="upper center", fontsize=8)
     for a in axes:
         a.grid(axis="y", alpha=0.3)
         a.set_xlim(-0.6, len(variants) - 0.4)
@@ -211,8 +211,10 @@ def _names(summary: pd.DataFrame) -> dict[str, str]:
     return {v: str(labels[v]) for v in summary.index}
 
 
-def _wrap(label: str) -> str:
-    return label.replace(" ", "\n")
+def _wrap(label: str, width: int = 16) -> str:
+    """A tick label on several lines: one per comma-separated part, each wrapped at `width` characters."""
+    parts = label.split(", ")
+    return "\n".join(textwrap.fill(part + ("," if i < len(parts) - 1 else ""), width) for i, part in enumerate(parts))
 
 
 def _wrap_title(title: str, fig: Figure) -> str:

@@ -146,16 +146,20 @@ def write_orderings(table: pd.DataFrame, out: Path) -> dict[str, Path]:
 
 
 def summary_lines(table: pd.DataFrame) -> list[str]:
-    """index.md: the orderings that hold, are reversed, or need more seeds (and how many)."""
+    """index.md: the orderings that hold, are reversed, need more seeds (and how many), or would have shown."""
     def names(rows: pd.DataFrame, extra=lambda r: "") -> str:
         return "; ".join(f"{r.label_higher} > {r.label_lower}{extra(r)}" for r in rows.itertuples()) or "none"
 
     hold, rev = table[table["verdict"] == "holds"], table[table["verdict"] == "reversed"]
-    noise = table[table["verdict"].isin(["inside seed noise"]) | table["verdict"].str.startswith("1 seed")]
-    return [f"- Hold ({len(hold)}): {names(hold)}",
-            f"- Reversed ({len(rev)}): {names(rev)}",
-            f"- Need more seeds ({len(noise)}): " + names(noise, lambda r: f" ({_needed(r.seeds_needed, r.paper_delta)}"
-                                                                          " seeds each)")]
+    open_ = table[(table["verdict"] == "inside seed noise") | table["verdict"].str.startswith("1 seed")]
+    enough = open_["seeds_needed"] <= open_[["n_higher", "n_lower"]].min(axis=1)
+    lines = [f"- Hold ({len(hold)}): {names(hold)}", f"- Reversed ({len(rev)}): {names(rev)}",
+             f"- Need more seeds ({(~enough).sum()}): "
+             + names(open_[~enough], lambda r: f" ({_needed(r.seeds_needed, r.paper_delta)} seeds each)")]
+    if enough.any():  # power was there for a difference of the paper's size, and none showed
+        lines.append(f"- Not seen, though the seeds suffice for the paper's Δ ({enough.sum()}): "
+                     + names(open_[enough], lambda r: f" (Δ {r.delta:+.1f} vs the paper's {r.paper_delta:.1f})"))
+    return lines
 
 
 def _note_keys(printed: pd.DataFrame) -> list[tuple[str, str]]:
