@@ -47,3 +47,15 @@ def test_a_good_result_has_no_problem():
     assert result_problem({"status": "finished", "seed": 0, "metrics": {"AP": None, "AP50": 0.5},
                            "axes": {"csq": "C", "focal": True, "num_queries": 20}, "steps": 10.0,
                            "per_class": [{"id": 1, "name": "a", "AP": None, "AP50": 0.3}]}) is None
+
+
+def test_bad_metrics_lines_do_not_break_curves(sweep, tmp_path):
+    from ablate.report import load_curves
+
+    with open(job_dir(sweep, 0) / "metrics.jsonl", "a") as f:
+        f.write('[1, 2]\n"kind step"\n{"kind": "eval", "step": 210, "AP": "x", "AP50": null}\n')
+    df = gather([sweep])
+    curves = load_curves(df)
+    job = curves[curves["job"] == str(job_dir(sweep, 0).resolve())]
+    assert job["step"].max() == 210 and job["AP"].isna().iloc[-1]
+    assert (write_report([sweep], tmp_path / "rep") / "convergence.png").is_file()

@@ -103,7 +103,7 @@ def load_curves(df: pd.DataFrame) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     for row in df.itertuples(index=False):
         for obj in read_jsonl(Path(row.job) / "metrics.jsonl"):  # skips lines that do not parse
-            if "kind" not in obj or "step" not in obj:
+            if not isinstance(obj, dict) or "kind" not in obj or "step" not in obj:
                 continue
             records.append({"job": row.job, "variant": row.variant, "variant_key": row.variant_key,
                             "seed": row.seed, "counted": row.counted, **obj})
@@ -111,7 +111,8 @@ def load_curves(df: pd.DataFrame) -> pd.DataFrame:
     if not records:
         return pd.DataFrame(columns=head)
     curves = pd.DataFrame.from_records(records)
-    curves["step"] = pd.to_numeric(curves["step"], errors="coerce")
+    for col in curves.columns.difference(head[:-1]):  # a hand-edited line's "AP": "x" reads as missing
+        curves[col] = pd.to_numeric(curves[col], errors="coerce")
     curves = curves.dropna(subset=["step"])
     return curves[head + [c for c in curves.columns if c not in head]].reset_index(drop=True)
 
