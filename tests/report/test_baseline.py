@@ -27,7 +27,7 @@ def test_baseline_side_by_side(sweep, tmp_path):
     detr = table.loc["csq=detr proj=n/a ref=n/a focal=false offset=false model=tiny num_queries=20"]
     assert detr["delta"] == pytest.approx(0.0) and detr["n_new"] == 2
     assert "## Against the baseline" in (out / "index.md").read_text()
-    assert "[+" in (out / "baseline.md").read_text()
+    assert f"| +6.0 | [{ci.low:+.1f}, {ci.high:+.1f}] |" in " ".join((out / "baseline.md").read_text().split())
 
 
 def test_missing_baseline_fails_before_writing(sweep, tmp_path):
