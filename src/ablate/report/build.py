@@ -61,6 +61,7 @@ def write_report(dirs: Iterable[Path | str], out: Path | str | None = None, *, t
     if per_class is not None:
         files.update(written := write_per_class(per_class, out))
         sections.per_class = written["per_class.md"].read_text(encoding="utf-8")
+        sections.tables["per_class"] = per_class
     if old is not None:
         files.update(written := write_baseline(compare_sweeps(df, old), out, ", ".join(map(str, dirs)),
                                                ", ".join(map(str, baseline))))
@@ -111,6 +112,7 @@ def _orderings(df: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, ou
     written = write_orderings(settled, out)
     sections.orderings = written["orderings.md"].read_text(encoding="utf-8")
     sections.orderings_summary = summary_lines(settled)
+    sections.tables["orderings"] = settled
     sections.settle.insert(0, "Orderings: " + settle_line(settled))
     return written
 
@@ -127,7 +129,7 @@ def _wandb(entity_project: str, df: pd.DataFrame, dirs: list[Path], table: pd.Da
     except RuntimeError as exc:
         sections.notes.append(f"W&B runs not gathered: {exc}")
     if log:
-        sections.notes.append(_log_to_wandb(entity_project, group, table, summary, figures, out))
+        sections.notes.append(_log_to_wandb(entity_project, group, table, summary, figures, out, sections.tables))
     return files
 
 
@@ -138,11 +140,11 @@ def _wandb_group(df: pd.DataFrame, dirs: list[Path]) -> str:
 
 
 def _log_to_wandb(entity_project: str, group: str, table: pd.DataFrame, summary: pd.DataFrame,
-                  figures: dict[str, Path], out: Path) -> str:
+                  figures: dict[str, Path], out: Path, tables: dict[str, pd.DataFrame]) -> str:
     from ablate.report.wandb_report import log_report, wandb_mode
 
     try:
-        run_dir = log_report(entity_project, group, table, summary, figures, out)
+        run_dir = log_report(entity_project, group, table, summary, figures, out, tables=tables)
     except Exception as exc:  # W&B trouble (service start, auth) must not lose the files already written
         return f"report not logged to W&B: {type(exc).__name__}: {exc}"
     if run_dir is None:

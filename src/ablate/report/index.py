@@ -32,6 +32,7 @@ class Sections:
     baseline: str = ""
     job_figures: list[tuple[str, Path]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # also logged to W&B (per_class, orderings)
 
 
 def render_index(*, title: str, command: str, dirs: Iterable[Path], df: pd.DataFrame, table: pd.DataFrame,
