@@ -85,7 +85,7 @@ def format_table(summary: pd.DataFrame) -> pd.DataFrame:
             zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], summary["seeds"])
         ]
         if metric == "AP":
-            out[CI_COLUMN] = [DASH if pd.isna(lo) else f"[{lo:.1f}, {hi:.1f}]"
+            out[CI_COLUMN] = [DASH if pd.isna(lo) else f"[{_one_decimal(lo)}, {_one_decimal(hi)}]"
                               for lo, hi in zip(summary["AP_ci_low"], summary["AP_ci_high"])]
     out["seeds"] = summary["seeds"].astype(int)
     out["paper AP"] = [DASH if pd.isna(v) else f"{v:.1f}" for v in summary["paper_AP"]]
@@ -159,6 +159,11 @@ def _mean_std(mean: float, std: float, n: int) -> str:
     if n == 1 or pd.isna(std):
         return f"{mean:.1f}"
     return f"{mean:.1f} ± {std:.1f}"
+
+
+def _one_decimal(value: float) -> str:
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text  # -0.04 rounds to 0.0, not to a signed zero
 
 
 def _status_note(group: pd.DataFrame) -> str:
