@@ -22,15 +22,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import (
-    ConfigError,
-    axis_labels,
-    config_key,
-    effective_config,
-    model_axes,
-    validate,
-    variant_label,
-)
+from ablate import config as run_config  # axis_labels: how reports print the axes
+from ablate.config import ConfigError, config_key, effective_config, model_axes, validate, variant_label
 from ablate.engine.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
 from ablate.engine.distributed import broadcast_object, cleanup, export_submitit_env, init_distributed
 from ablate.engine.train import Diverged, Preempted, resolve_device, train
@@ -151,7 +144,7 @@ def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, s
     axes = model_axes(cfg)
     effective = effective_config(cfg)
     result: dict[str, Any] = {
-        "status": "running", "axes": axes, "variant": variant_label(axes), "labels": axis_labels(axes),
+        "status": "running", "axes": axes, "variant": variant_label(axes), "labels": run_config.axis_labels(axes),
         "config_key": config_key(cfg, with_seed=False), "run_key": config_key(cfg), "seed": int(cfg.train.seed),
         "duplicate_of": None, "metrics": {}, "params": {}, "steps": 0, "wall_time_s": None, "world_size": 1,
         "effective_batch_size": int(cfg.train.batch_size), "resumed_from": None, "error": None,

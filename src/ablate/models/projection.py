@@ -40,6 +40,7 @@ class Projection(nn.Module):
 @PROJECTIONS.register("identity")
 class Identity(Projection):
     """T = I: nothing is learned."""
+
     label = "T = identity"
 
     @staticmethod
@@ -53,6 +54,7 @@ class Identity(Projection):
 @PROJECTIONS.register("scalar")
 class Scalar(Projection):
     """T = λ·I with one predicted scalar λ."""
+
     label = "T = scalar"
 
     @staticmethod
@@ -66,6 +68,7 @@ class Scalar(Projection):
 @PROJECTIONS.register("block")
 class BlockDiagonal(Projection):
     """T = diag(T_1 … T_M): one d_head×d_head block per attention head (32×32 at d=256, 8 heads)."""
+
     label = "T = block"
 
     @staticmethod
@@ -81,6 +84,7 @@ class BlockDiagonal(Projection):
 @PROJECTIONS.register("full")
 class Full(Projection):
     """A full d×d matrix T."""
+
     label = "T = full"
 
     @staticmethod
@@ -95,6 +99,7 @@ class Full(Projection):
 @PROJECTIONS.register("diagonal")
 class Diagonal(Projection):
     """T = diag(λ_q): the paper's choice (the authors' ``query_scale``)."""
+
     label = "T = diagonal"
 
     @staticmethod

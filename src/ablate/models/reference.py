@@ -27,6 +27,7 @@ class ReferencePoint(nn.Module):
 @REFERENCE_POINTS.register("query")
 class FromQuery(ReferencePoint):
     """s = sigmoid(FFN(o_q)): the default (the authors' ``ref_point_head``)."""
+
     label = "s = FFN(o_q)"
 
     def __init__(self, d_model: int, num_queries: int):
@@ -40,6 +41,7 @@ class FromQuery(ReferencePoint):
 @REFERENCE_POINTS.register("learned")
 class Learned(ReferencePoint):
     """s is a free 2-d parameter per query (pre-sigmoid), initialised uniformly over the image."""
+
     label = "s learned"
 
     def __init__(self, d_model: int, num_queries: int):
@@ -53,6 +55,7 @@ class Learned(ReferencePoint):
 @REFERENCE_POINTS.register("zero")
 class Zero(ReferencePoint):
     """s = (0, 0) before the sigmoid: every query starts from the image centre, as in DETR."""
+
     label = "s = (0, 0)"
 
     def forward(self, query_pos: Tensor) -> Tensor:

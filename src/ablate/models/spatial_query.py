@@ -20,9 +20,9 @@ SPATIAL_QUERIES: Registry[SpatialQuery] = Registry("csq")
 class SpatialQuery(nn.Module):
     """Computes p_q from (f, c_q, p_s). Class attributes say what the form uses, so unused axes build nothing."""
 
+    label: str  # how reports print this choice (result.json "labels")
     conditional = True  # concatenated content/spatial cross-attention (False: DETR's additive form)
     uses_proj = False
-    label: str  # how reports print this choice (result.json "labels")
 
     def __init__(self, proj: Projection | None = None):
         super().__init__()
@@ -35,6 +35,7 @@ class SpatialQuery(nn.Module):
 @SPATIAL_QUERIES.register("full")
 class TransformedPosition(SpatialQuery):
     """CSQ: p_q = T(f)·p_s."""
+
     label = "CSQ"
 
     uses_proj = True
@@ -46,6 +47,7 @@ class TransformedPosition(SpatialQuery):
 @SPATIAL_QUERIES.register("C")
 class ContentOnly(SpatialQuery):
     """CSQ-C: p_q = f."""
+
     label = "CSQ-C"
 
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
@@ -55,6 +57,7 @@ class ContentOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("T")
 class TransformOnly(SpatialQuery):
     """CSQ-T: p_q = T(f)·𝟙 (λ_q itself for a diagonal T)."""
+
     label = "CSQ-T"
 
     uses_proj = True
@@ -66,6 +69,7 @@ class TransformOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("P")
 class PositionOnly(SpatialQuery):
     """CSQ-P: p_q = p_s."""
+
     label = "CSQ-P"
 
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
@@ -75,6 +79,7 @@ class PositionOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("I")
 class SelfAttentionTransform(SpatialQuery):
     """CSQ-I: p_q = T(c_q)·p_s, T predicted from the self-attention output instead of f."""
+
     label = "CSQ-I"
 
     uses_proj = True
@@ -86,6 +91,7 @@ class SelfAttentionTransform(SpatialQuery):
 @SPATIAL_QUERIES.register("detr")
 class DETRQuery(SpatialQuery):
     """DETR: the object query is added to the content query, the key position to the key; no p_s."""
+
     label = "DETR"
 
     conditional = False
@@ -95,6 +101,7 @@ class DETRQuery(SpatialQuery):
 @SPATIAL_QUERIES.register("detr_content")
 class DETRContentQuery(DETRQuery):
     """DETR with key positions and object queries removed from cross-attention in layers 2… (paper §2e)."""
+
     label = "DETR (content only)"
 
     content_only_after_first = True
