@@ -19,7 +19,15 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import ConfigError, config_key, effective_config, model_axes, validate, variant_label
+from ablate.config import (
+    ConfigError,
+    axis_labels,
+    config_key,
+    effective_config,
+    model_axes,
+    validate,
+    variant_label,
+)
 from ablate.engine.checkpoint import trim_metrics
 from ablate.engine.distributed import Dist, broadcast_object, cleanup, export_submitit_env, init_distributed
 from ablate.engine.signals import Preempted
@@ -164,7 +172,7 @@ def job_device(cfg: DictConfig, d: Dist) -> torch.device:
 def new_result(cfg: DictConfig, files: RunFiles, overrides: list[str] | None, d: Dist) -> dict[str, Any]:
     axes = model_axes(cfg)
     return {
-        "status": "running", "axes": axes, "variant": variant_label(axes),
+        "status": "running", "axes": axes, "variant": variant_label(axes), "labels": axis_labels(axes),
         "config_key": config_key(cfg, with_seed=False), "run_key": config_key(cfg), "seed": int(cfg.train.seed),
         "duplicate_of": None, "metrics": {}, "params": {}, "steps": 0, "wall_time_s": None,
         "world_size": d.world_size, "effective_batch_size": int(cfg.train.batch_size) * d.world_size,

@@ -168,6 +168,24 @@ def variant_label(axes: dict[str, Any]) -> str:
                     for k, v in axes.items() if k in ("csq", "proj", "ref", "focal", "offset"))
 
 
+def axis_labels(axes: dict[str, Any]) -> dict[str, str]:
+    """How a report prints each axis value (result.json ``labels``): the registries' own labels for the
+    csq/proj/ref choices ("CSQ-C", "T = block"), words for the switches; ``n/a`` stays ``n/a``."""
+    registries = {"csq": SPATIAL_QUERIES, "proj": PROJECTIONS, "ref": REFERENCE_POINTS}
+    switches = {"focal": ("focal loss", "softmax CE"), "offset": ("box offsets", "no box offsets")}
+    out: dict[str, str] = {}
+    for axis, value in axes.items():
+        if value == NA:
+            out[axis] = NA
+        elif axis in registries:
+            out[axis] = registries[axis].get(value).label
+        elif axis in switches:
+            out[axis] = switches[axis][0 if value else 1]
+        else:
+            out[axis] = f"{value} queries" if axis == "num_queries" else f"{axis} {value}"
+    return out
+
+
 # Keys that never change the trained model: where it is written, how it is logged, how often it is evaluated.
 _KEY_EXCLUDE = ("logger", "name", "eval.every", "eval.backend", "eval.batch_size", "train.log_every",
                 "train.checkpoint_every", "train.resume", "train.num_threads", "train.device", "data.num_workers")

@@ -86,13 +86,17 @@ def test_failed_job_is_recorded_and_reported(tmp_path):
 
 
 def test_report_cli_draws_attention_maps_of_real_jobs(user_sweep, tmp_path, monkeypatch):
-    """`python -m ablate.report SWEEP --attention-run JOB --compare-attention JOB JOB` on real checkpoints."""
+    """`python -m ablate.attention JOB` on real checkpoints, then `python -m ablate.report SWEEP --attention-run JOB
+    --compare-attention JOB JOB` from the files it wrote."""
+    from ablate.attention.__main__ import main as attention
     from ablate.report.__main__ import main
 
     _, sweep = user_sweep
     monkeypatch.setenv("ABLATE_CACHE", str(sweep.parent / "cache"))
     jobs = sorted(p.parent for p in sweep.glob("*/result.json")
                   if json.loads(p.read_text())["status"] == "finished")
+    assert attention([str(jobs[0])]) == 0 and attention([str(jobs[1])]) == 0
+    assert json.loads((jobs[0] / "attention" / "index.json").read_text())["images"][0]["png"] == "image0.png"
     out = tmp_path / "report"
     code = main([str(sweep), "--out", str(out), "--no-wandb", "--attention-run", str(jobs[0]),
                  "--compare-attention", str(jobs[0]), str(jobs[1])])

@@ -47,14 +47,12 @@ def test_index_content(report):
 
 
 def test_attention_hook_files_are_linked(sweep, tmp_path):
-    import torch
-
+    from ablate.attention.draw import draw_attention
     from ablate.report import write_report
-    from ablate.report.attention import draw_attention
 
     def hook(out):
-        maps = {"spatial": torch.rand(2, 3, 3)}
-        return [draw_attention(torch.rand(3, 32, 32), torch.tensor([[4.0, 4.0, 20.0, 20.0]]), maps,
+        maps = {"spatial": np.random.rand(2, 3, 3)}
+        return [draw_attention(np.random.rand(3, 32, 32), np.array([[4.0, 4.0, 20.0, 20.0]]), maps,
                                out / "attention_layer6.png")]
 
     out = write_report([sweep], tmp_path / "rep", attention_fn=hook)

@@ -21,7 +21,9 @@ def test_verdicts_from_welch_test():
     assert len(t) == 15  # 6 variants with a paper AP
     row = t.loc[("C", "detr")]
     # means 31 vs 21, variances 1 and 1: t = 10 / sqrt(2/3) = 12.2 at 4 degrees of freedom -> p < 0.001
-    assert row["delta"] == pytest.approx(10.0) and row["p_value"] < 1e-3 and row["verdict"] == "holds"
+    assert row["delta"] == pytest.approx(10.0) and row["p_welch"] < 1e-3 and row["verdict"] == "holds"
+    assert row["p_holm"] == pytest.approx(min(1.0, 10 * row["p_welch"]))  # the smallest of 10 tested pairs
+    assert row["test"] == "Welch"  # no seeds recorded: nothing to pair
     assert t.loc[("full", "C"), "delta"] == pytest.approx(-1.0)
     assert t.loc[("full", "C"), "verdict"] == "inside seed noise"  # -1 point with std 1: not significant
     assert t.loc[("full", "I"), "verdict"] == "inside seed noise"  # equal means, paper 0.7 apart
@@ -43,7 +45,7 @@ def test_write_orderings(tmp_path):
     df, summary = frame({"detr": [20, 21, 22], "full": [30, 31, 32]}, {"detr": 34.9, "full": 40.9})
     files = write_orderings(ordering_table(df, summary), tmp_path)
     md = files["orderings.md"].read_text()
-    assert "| full" in md and "holds" in md and "+10.0" in md
+    assert "| full" in md and "holds" in md and "+10.0" in md and "- `p (Holm)`:" in md
     assert list(format_orderings(ordering_table(df, summary)).columns)[0] == "paper: better"
     assert pd.read_csv(files["orderings.csv"])["verdict"].tolist() == ["holds"]
 

@@ -61,11 +61,13 @@ def test_table_files_parse(summary, tmp_path):
     files = write_tables(summary, tmp_path)
     assert sorted(files) == ["table.csv", "table.md", "table.tex"]
 
-    md = files["table.md"].read_text().strip().splitlines()
+    caption, blank, *md = files["table.md"].read_text().strip().splitlines()
+    assert caption.startswith("COCO-style AP") and "All rows: model=tiny, num_queries=20." in caption and not blank
     header = [c.strip() for c in md[0].strip("|").split("|")]
-    assert header == ["variant", "AP", "AP50", "AP75", "APs", "APm", "APl", "seeds", "paper AP", "status"]
+    assert header == ["variant", "AP", "AP 95% CI", "AP50", "AP75", "APs", "APm", "APl", "seeds", "paper AP",
+                      "status"]
     assert set(md[1]) <= set("|-: ") and len(md) == 2 + 4
-    assert "| 21.5 ± 2.1 |" in md[3].replace("  ", " ").replace("  ", " ")
+    assert "| 21.5 ± 2.1 | [2.4, 40.6] |" in " ".join(md[3].split())  # t(0.975, 1) = 12.71: two seeds say little
 
     csv = pd.read_csv(io.StringIO(files["table.csv"].read_text()), index_col="variant")
     assert csv.loc[LABELS["C"], "AP_mean"] == pytest.approx(21.5)
@@ -77,7 +79,7 @@ def test_table_files_parse(summary, tmp_path):
     assert tex.count(r"\begin{tabular}") == 1 and tex.count(r"\end{tabular}") == 1
     rows = [line for line in tex.splitlines() if line.endswith(r"\\")]
     assert len(rows) == 1 + 4  # header + variants
-    assert all(row.count("&") == 9 for row in rows)
+    assert all(row.count("&") == 10 for row in rows)
     best = next(r for r in rows if r.startswith("csq=full"))
     assert r"\bfseries 32.0 \textpm{} 2.8" in best
     assert sum(r"\bfseries" in r for r in rows) == 1

@@ -17,6 +17,8 @@ PROJECTIONS: Registry[Projection] = Registry("proj")
 class Projection(nn.Module):
     """``forward(x, v)`` returns T(x)·v for x, v of shape (..., d)."""
 
+    label: str  # how reports print this choice (result.json "labels")
+
     def __init__(self, d_model: int, nheads: int):
         super().__init__()
         self.d_model, self.nheads = d_model, nheads
@@ -39,6 +41,8 @@ class Projection(nn.Module):
 class Identity(Projection):
     """T = I: nothing is learned."""
 
+    label = "T = identity"
+
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
         return 0
@@ -50,6 +54,8 @@ class Identity(Projection):
 @PROJECTIONS.register("scalar")
 class Scalar(Projection):
     """T = λ·I with one predicted scalar λ."""
+
+    label = "T = scalar"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
@@ -70,6 +76,8 @@ class BlockDiagonal(Projection):
     chunk over all heads; only the number of blocks follows the head count.
     """
 
+    label = "T = block"
+
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
         return d_model * d_model // nheads
@@ -84,6 +92,8 @@ class BlockDiagonal(Projection):
 class Full(Projection):
     """A full d×d matrix T."""
 
+    label = "T = full"
+
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:
         return d_model * d_model
@@ -96,6 +106,8 @@ class Full(Projection):
 @PROJECTIONS.register("diagonal")
 class Diagonal(Projection):
     """T = diag(λ_q): the paper's choice (the authors' ``query_scale``)."""
+
+    label = "T = diagonal"
 
     @staticmethod
     def entries(d_model: int, nheads: int) -> int:

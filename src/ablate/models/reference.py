@@ -15,6 +15,8 @@ REFERENCE_POINTS: Registry[ReferencePoint] = Registry("ref")
 
 
 class ReferencePoint(nn.Module):
+    label: str  # how reports print this choice (result.json "labels")
+
     def __init__(self, d_model: int, num_queries: int):
         super().__init__()
 
@@ -33,6 +35,8 @@ class ReferencePoint(nn.Module):
 class FromQuery(ReferencePoint):
     """s = sigmoid(FFN(o_q)): the default (the authors' ``ref_point_head``)."""
 
+    label = "s = FFN(o_q)"
+
     def __init__(self, d_model: int, num_queries: int):
         super().__init__(d_model, num_queries)
         self.mlp = MLP(d_model, d_model, 2, 2)
@@ -48,6 +52,8 @@ class Learned(ReferencePoint):
     Not a weight matrix: Xavier (bound √(6/(Q+2)), ±0.14 at Q = 300) would put every sigmoid(s) within 0.035 of
     the image centre, i.e. almost ``ref=zero``; the uniform spread is the point of this variant.
     """
+
+    label = "s learned"
 
     def __init__(self, d_model: int, num_queries: int):
         super().__init__(d_model, num_queries)
@@ -65,6 +71,8 @@ class Learned(ReferencePoint):
 @REFERENCE_POINTS.register("zero")
 class Zero(ReferencePoint):
     """s = (0, 0) before the sigmoid: every query starts from the image centre, as in DETR."""
+
+    label = "s = (0, 0)"
 
     def forward(self, query_pos: Tensor) -> Tensor:
         return query_pos.new_full((*query_pos.shape[:2], 2), 0.5)

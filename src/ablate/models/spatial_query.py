@@ -20,6 +20,7 @@ SPATIAL_QUERIES: Registry[SpatialQuery] = Registry("csq")
 class SpatialQuery(nn.Module):
     """Computes p_q from (f, c_q, p_s). Class attributes say what the form uses, so unused axes build nothing."""
 
+    label: str  # how reports print this choice (result.json "labels")
     conditional = True  # concatenated content/spatial cross-attention (False: DETR's additive form)
     uses_proj = False
     # proj choices that make this form a degenerate model: choice → why (checked before anything is built)
@@ -37,6 +38,8 @@ class SpatialQuery(nn.Module):
 class TransformedPosition(SpatialQuery):
     """CSQ: p_q = T(f)·p_s."""
 
+    label = "CSQ"
+
     uses_proj = True
 
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
@@ -47,6 +50,8 @@ class TransformedPosition(SpatialQuery):
 class ContentOnly(SpatialQuery):
     """CSQ-C: p_q = f."""
 
+    label = "CSQ-C"
+
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
         return f
 
@@ -54,6 +59,8 @@ class ContentOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("T")
 class TransformOnly(SpatialQuery):
     """CSQ-T: p_q = T(f)·𝟙 (λ_q itself for a diagonal T)."""
+
+    label = "CSQ-T"
 
     uses_proj = True
     incompatible_proj = {"identity": "p_q = T(f)·𝟙 with T = I is the constant 𝟙 for every query and image, "
@@ -68,6 +75,8 @@ class TransformOnly(SpatialQuery):
 class PositionOnly(SpatialQuery):
     """CSQ-P: p_q = p_s."""
 
+    label = "CSQ-P"
+
     def forward(self, f: Tensor, c_q: Tensor, p_s: Tensor) -> Tensor:
         return p_s
 
@@ -75,6 +84,8 @@ class PositionOnly(SpatialQuery):
 @SPATIAL_QUERIES.register("I")
 class SelfAttentionTransform(SpatialQuery):
     """CSQ-I: p_q = T(c_q)·p_s, T predicted from the self-attention output instead of f."""
+
+    label = "CSQ-I"
 
     uses_proj = True
 
@@ -86,6 +97,8 @@ class SelfAttentionTransform(SpatialQuery):
 class DETRQuery(SpatialQuery):
     """DETR: the object query is added to the content query, the key position to the key; no p_s."""
 
+    label = "DETR"
+
     conditional = False
     content_only_after_first = False
 
@@ -93,6 +106,8 @@ class DETRQuery(SpatialQuery):
 @SPATIAL_QUERIES.register("detr_content")
 class DETRContentQuery(DETRQuery):
     """DETR with key positions and object queries removed from cross-attention in layers 2… (paper §2e)."""
+
+    label = "DETR (content only)"
 
     content_only_after_first = True
 

@@ -1,5 +1,5 @@
-"""python -m ablate.report DIR... [--out OUT] [--wandb ENTITY/PROJECT] [--no-wandb] [--attention-run JOBDIR]
-[--title T]"""
+"""python -m ablate.report DIR... [--out OUT] [--baseline OLD...] [--wandb ENTITY/PROJECT] [--no-wandb]
+[--attention-run JOBDIR] [--compare-attention JOBDIR...] [--image N] [--title T]"""
 
 from __future__ import annotations
 
@@ -18,15 +18,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                      description="Tables and figures for the job folders of ablation sweeps.")
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep or job folders (searched recursively)")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: <first DIR>/report)")
+    parser.add_argument("--baseline", nargs="+", type=Path, metavar="OLD", default=None,
+                        help="another sweep's folders: the same variants side by side with the difference and its "
+                             "interval (baseline.md), to check a change of code or protocol")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", default=None,
                         help="also list the project's W&B runs and log the report as a W&B run")
     parser.add_argument("--no-wandb", action="store_true", help="never touch W&B, even with --wandb")
     parser.add_argument("--attention-run", type=Path, metavar="JOBDIR", default=None,
-                        help="draw attention maps from this finished job's checkpoint")
+                        help="include this job's attention maps (drawn by `python -m ablate.attention JOBDIR`)")
     parser.add_argument("--compare-attention", nargs="+", type=Path, metavar="JOBDIR", default=None,
-                        help="draw these jobs' spatial attention maps side by side over one validation image "
-                             "(e.g. DETR and Conditional DETR trained for the same steps: the paper's Figure 1)")
-    parser.add_argument("--image", type=int, default=0, help="validation image for the attention figures")
+                        help="these jobs' spatial attention maps side by side over one validation image "
+                             "(e.g. DETR and Conditional DETR trained for the same steps: the paper's Figure 1), "
+                             "from the maps `python -m ablate.attention` saved in each job")
+    parser.add_argument("--image", type=int, default=0, help="validation image of the attention figures")
     parser.add_argument("--title", default=None, help="report title")
     return parser.parse_args(argv)
 
@@ -37,20 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from ablate.report.build import write_report
 
-    attention_fn = None
-    if args.attention_run is not None:
-        from ablate.report.attention_run import make_attention_fn
-
-        try:
-            attention_fn = make_attention_fn(args.attention_run, image_index=args.image)
-        except (FileNotFoundError, NotImplementedError) as exc:
-            print(f"warning: no attention maps: {exc}", file=sys.stderr)
-    if args.compare_attention:
-        attention_fn = _with_comparison(attention_fn, args.compare_attention, args.image)
     try:
         out = write_report(args.dirs, args.out, title=args.title,
-                           wandb=None if args.no_wandb else args.wandb, attention_fn=attention_fn,
-                           command="python -m ablate.report " + shlex.join(argv))
+                           wandb=None if args.no_wandb else args.wandb, attention_fn=_attention_fn(args),
+                           command="python -m ablate.report " + shlex.join(argv), baseline=args.baseline)
     except NoJobsFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -58,25 +52,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _with_comparison(attention_fn, jobs: list[Path], image: int):
-    """Chain the comparison figure (one row of spatial maps per job) after the single-run attention figure."""
-    from ablate.report.attention_run import draw_comparison
+def _attention_fn(args: argparse.Namespace):
+    """The report hook copying/redrawing attention figures from job files; None when none was asked for."""
+    from ablate.report.job_figures import NoAttentionFiles, compare_attention, copy_attention
+
+    if args.attention_run is None and not args.compare_attention:
+        return None
 
     def draw(out: Path) -> list[Path]:
-        paths = list(attention_fn(out)) if attention_fn is not None else []
-        rows = {_job_label(j): j for j in jobs}
-        return [*paths, draw_comparison(rows, Path(out) / "attention_comparison.png", image_index=image)]
+        paths = []
+        try:
+            if args.attention_run is not None:
+                paths.append(copy_attention(args.attention_run, args.image, out))
+            if args.compare_attention:
+                paths.append(compare_attention(args.compare_attention, args.image, out))
+        except NoAttentionFiles as exc:
+            print(f"warning: no attention maps: {exc}", file=sys.stderr)
+        return paths
 
     return draw
-
-
-def _job_label(job: Path) -> str:
-    from ablate.runs.files import RunFiles
-
-    result = RunFiles(job).read_result() or {}
-    axes = result.get("axes") or {}
-    name = f"Cond. DETR ({axes.get('csq', '?')})" if axes.get("csq") not in ("detr", "detr_content") else "DETR"
-    return f"{name}\nseed {result.get('seed', '?')}, step {result.get('steps', '?')}"
 
 
 if __name__ == "__main__":

@@ -122,6 +122,9 @@ def format_convergence(table: pd.DataFrame) -> pd.DataFrame:
         NOT_REACHED if pd.isna(m) else (f"{m:.0f}" if pd.isna(s) else f"{m:.0f} ± {s:.0f}") + f" ({per})"
         for m, s, per in zip(table["steps_mean"], table["steps_std"], table["steps_per_seed"])]
     out[f"speed-up vs {ref}"] = [_ratio(table.loc[v], v == ref) for v in table.index]
+    if "sign_final_step" in table:  # settle.settle_variants: how short a sweep would have told the same
+        out[f"sign vs {ref} final from step"] = table["sign_final_step"].map(
+            lambda s: "—" if pd.isna(s) else f"{s:.0f}")
     for b in within:
         out[f"{metric} ≥ {100 * early:g}% by step {b:g}"] = table[f"early_fraction@{b:g}"].map(
             lambda f: "—" if pd.isna(f) else f"{100 * f:.0f}%")
@@ -135,7 +138,9 @@ def write_convergence(table: pd.DataFrame, out: Path) -> dict[str, Path]:
               f"Steps to X = first eval step with {a['metric']} ≥ X. Speed-up = steps of `{a['reference']}` ÷ "
               "steps of the variant, over seed pairs (same seed where shared, else all pairs); pairs where "
               f"either never reached X are left out and counted. Last columns: fraction of seeds with "
-              f"{a['metric']} ≥ {100 * a['early']:g}% by each step (leaving the plateau).\n\n")
+              f"{a['metric']} ≥ {100 * a['early']:g}% by each step (leaving the plateau). `sign … final from "
+              f"step`: the earliest eval step from which the sign of the variant's mean {a['metric']} minus "
+              f"`{a['reference']}`'s stays the final one.\n\n")
     md = header + to_markdown(format_convergence(table), left=("steps to X",)) + "\n"
     csv = table.assign(threshold=a["threshold"], within=a["within"][-1]).to_csv(float_format="%.4g")
     return {"convergence.md": atomic.write_text(Path(out) / "convergence.md", md),

@@ -11,12 +11,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from ablate.report import atomic
 
 DPI = 120
 HEIGHT_IN = 5.0
-PAPER_NOTE = "paper's AP (COCO val, ResNet-50, 50 epochs; right axis)"
+PAPER_NOTE = "the paper (COCO val, ResNet-50, 50 epochs)"
 BAR_WIDTH = 0.6
 
 
@@ -42,59 +43,66 @@ def variant_colors(variants: list[str]) -> dict[str, tuple]:
 
 
 def plot_ap_bars(summary: pd.DataFrame, df: pd.DataFrame | None = None, *, title: str | None = None) -> Figure:
-    """AP per variant: bars = mean over seeds, error bars = std, dots = seeds; the paper's AP as a diamond
-    beside each bar on its own (right) axis, because a small run and COCO R50 at 50 epochs share no scale."""
+    """AP per variant in two panels over the same variants: this sweep (bars = mean over seeds, error bars = std,
+    dots = seeds) and the paper's AP (COCO val, R50, 50 epochs) in its own panel with its own axis, never a second
+    y-axis on one panel. Value labels carry one digit more than the axis' tick labels."""
     variants = list(summary.index)
+    names = _names(summary)
     colors = variant_colors(variants)
+    paper = summary["paper_AP"].to_numpy(dtype=float)
+    has_paper = bool(np.isfinite(paper).any())
     fig = new_figure(figure_width("ap_bars", len(variants)))
-    ax = fig.subplots()
+    axes = fig.subplots(2 if has_paper else 1, 1, sharex=True, squeeze=False,
+                        height_ratios=[3, 2] if has_paper else None)[:, 0]
     x = np.arange(len(variants))
+    ax = axes[0]
     means = summary["AP_mean"].to_numpy(dtype=float)
     stds = np.nan_to_num(summary["AP_std"].to_numpy(dtype=float))
     ax.bar(x, np.nan_to_num(means), width=BAR_WIDTH, yerr=stds, capsize=4, color=[colors[v] for v in variants],
-           alpha=0.85, edgecolor="black", linewidth=0.6, label="this sweep: mean ± std over seeds")
-    top = float(np.nanmax(means + stds)) if np.isfinite(means).any() else 1.0
+           alpha=0.85, edgecolor="black", linewidth=0.6, label="mean ± std over seeds")
     if df is not None:
         seeds = df[df["counted"].astype(bool)]
         for i, v in enumerate(variants):
             values = seeds.loc[seeds["variant"] == v, "AP"].astype(float).to_numpy() * 100
             jitter = np.linspace(-0.1, 0.1, len(values)) if len(values) > 1 else np.zeros(len(values))
-            ax.scatter(x[i] + jitter, values, s=14, color="black", zorder=3, label="seeds" if i == 0 else None)
-    for i, mean in enumerate(means):
-        if np.isnan(mean):  # no finished seed: say why instead of leaving a silent gap
-            ax.text(x[i], top * 0.03, summary["status"].iloc[i], rotation=90, ha="center", va="bottom",
-                    fontsize=9, color="dimgray")
-        else:
-            ax.text(x[i], mean + stds[i] + top * 0.02, f"{mean:.1f}", ha="center", va="bottom", fontsize=9,
-                    fontweight="bold")
-    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)  # all-zero APs (a few-step run) still get an axis
-    ax.set_ylabel("AP (%), this sweep (bars)")
-    ax.set_xticks(x, [_wrap(v) for v in variants], fontsize=8)
-    ax.set_xlim(-0.6, len(variants) - 0.4)
-    ax.grid(axis="y", alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    paper = summary["paper_AP"].to_numpy(dtype=float)
-    if np.isfinite(paper).any():
-        twin = ax.twinx()
-        px = x + BAR_WIDTH / 2 + 0.08
-        twin.scatter(px, paper, marker="D", s=40, color="crimson", zorder=4, label=PAPER_NOTE)
-        for i, value in enumerate(paper):
-            if np.isfinite(value):
-                twin.annotate(f"{value:.1f}", (px[i], value), xytext=(0, 7), textcoords="offset points",
-                              ha="center", fontsize=8, color="crimson")
-        low, high = np.nanmin(paper), np.nanmax(paper)
-        twin.set_ylim(np.floor(low) - 4, np.ceil(high) + 2)
-        twin.set_ylabel("paper AP (%), COCO val R50 50 ep (diamonds)", color="crimson")
-        twin.tick_params(axis="y", colors="crimson")
-        h2, l2 = twin.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
-    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
+            ax.scatter(x[i] + jitter, values, s=14, color="black", zorder=3, label="one seed" if i == 0 else None)
+    top = float(np.nanmax(means + stds)) if np.isfinite(means).any() else 1.0
+    ax.set_ylim(0, top * 1.4 if top > 0 else 1.0)  # room for the legend; all-zero APs still get an axis
+    _value_labels(ax, x, means, means + stds, [summary["status"].iloc[i] for i in range(len(variants))])
+    ax.set_ylabel("AP (%), this sweep")
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
     ax.set_title(_wrap_title(title or "AP per variant", fig))
+    if has_paper:
+        pax = axes[1]
+        pax.bar(x, np.nan_to_num(paper), width=BAR_WIDTH, color=[colors[v] for v in variants], alpha=0.45,
+                edgecolor="black", linewidth=0.6, hatch="//", label=PAPER_NOTE)
+        pax.set_ylim(0, np.nanmax(paper) * 1.4)
+        _value_labels(pax, x, paper, paper, ["no paper row"] * len(variants))
+        pax.set_ylabel("paper AP (%)")
+        pax.legend(loc="upper center", fontsize=8)
+    for a in axes:
+        a.grid(axis="y", alpha=0.3)
+        a.set_xlim(-0.6, len(variants) - 0.4)
+    axes[-1].set_xticks(x, [_wrap(names[v]) for v in variants], fontsize=8)
     return fig
 
 
-def plot_convergence(curves: pd.DataFrame, *, title: str | None = None,
-                     variants: list[str] | None = None) -> Figure | None:
+def _value_labels(ax: Axes, x: np.ndarray, values: np.ndarray, tops: np.ndarray, missing: list[str]) -> None:
+    """Each bar's value above it, one digit finer than the axis' tick labels; the reason where there is none."""
+    ticks = ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())
+    decimals = max((len(t.split(".")[1]) for t in ticks if "." in t), default=0) + 1
+    low, high = ax.get_ylim()
+    for i, value in enumerate(values):
+        if np.isnan(value):  # no finished seed / no paper row: say why instead of leaving a silent gap
+            ax.text(x[i], low + 0.03 * (high - low), missing[i], rotation=90, ha="center", va="bottom", fontsize=8,
+                    color="dimgray")
+        else:
+            ax.text(x[i], tops[i] + 0.02 * (high - low), f"{value:.{decimals}f}", ha="center", va="bottom",
+                    fontsize=8, fontweight="bold")
+
+
+def plot_convergence(curves: pd.DataFrame, *, title: str | None = None, variants: list[str] | None = None,
+                     names: dict[str, str] | None = None) -> Figure | None:
     """AP and AP50 (%) vs step per variant: line = mean over seeds, band = min–max over seeds."""
     evals = _counted(curves, "eval")
     metrics = [m for m in ("AP", "AP50") if m in evals]
@@ -109,19 +117,20 @@ def plot_convergence(curves: pd.DataFrame, *, title: str | None = None,
             band = _band(evals[evals["variant"] == v], metric, scale=100)
             if band.empty:
                 continue
-            ax.plot(band.index, band["mean"], marker="o", markersize=3, color=colors[v], label=v)
+            ax.plot(band.index, band["mean"], marker="o", markersize=3, color=colors[v], label=(names or {}).get(v, v))
             ax.fill_between(band.index, band["min"], band["max"], color=colors[v], alpha=0.2, linewidth=0)
         ax.set_xlabel("step")
         ax.set_ylabel(f"{metric} (%)")
         ax.set_title(f"{metric} vs step (mean, band = min–max over seeds)", fontsize=10)
         ax.grid(alpha=0.3)
-    _legend_below(fig, axes[0][0])
+        _step_axis(ax)
+    axes[0][0].legend(loc="best", fontsize=8)
     fig.suptitle(_wrap_title(title or "Convergence", fig))
     return fig
 
 
 def plot_loss(curves: pd.DataFrame, *, title: str | None = None, variants: list[str] | None = None,
-              metric: str = "loss") -> Figure | None:
+              metric: str = "loss", names: dict[str, str] | None = None) -> Figure | None:
     """Training loss vs step per variant, each seed lightly smoothed, then mean line and min–max band."""
     train = _counted(curves, "train")
     if train.empty or metric not in train:
@@ -136,7 +145,7 @@ def plot_loss(curves: pd.DataFrame, *, title: str | None = None, variants: list[
         if not smoothed:
             continue
         band = _band(pd.concat(smoothed), metric)
-        ax.plot(band.index, band["mean"], color=colors[v], label=v, linewidth=1.5)
+        ax.plot(band.index, band["mean"], color=colors[v], label=(names or {}).get(v, v), linewidth=1.5)
         ax.fill_between(band.index, band["min"], band["max"], color=colors[v], alpha=0.2, linewidth=0)
     values = train[metric].astype(float)
     if (values > 0).all() and values.max() / values.min() > 20:
@@ -145,7 +154,8 @@ def plot_loss(curves: pd.DataFrame, *, title: str | None = None, variants: list[
     ax.set_ylabel(f"training {metric} (smoothed)")
     ax.set_title(_wrap_title(title or "Training loss (mean over seeds, band = min–max)", fig))
     ax.grid(alpha=0.3)
-    _legend_below(fig, ax)
+    _step_axis(ax)
+    ax.legend(loc="best", fontsize=8)
     return fig
 
 
@@ -153,11 +163,11 @@ def write_figures(df: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame,
                   *, title: str | None = None) -> dict[str, Path]:
     """Write ap_bars.png, convergence.png and loss.png (the last two only when curves exist) into `out`."""
     out = Path(out)
-    order = list(summary.index)
+    order, names = list(summary.index), _names(summary)
     figures = {
         "ap_bars.png": plot_ap_bars(summary, df, title=f"{title}: AP per variant" if title else None),
-        "convergence.png": plot_convergence(curves, variants=order),
-        "loss.png": plot_loss(curves, variants=order),
+        "convergence.png": plot_convergence(curves, variants=order, names=names),
+        "loss.png": plot_loss(curves, variants=order, names=names),
     }
     return {name: atomic.save_figure(fig, out / name, dpi=DPI) for name, fig in figures.items() if fig is not None}
 
@@ -186,14 +196,25 @@ def _smooth(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return values.assign(**{metric: values[metric].astype(float).rolling(window, min_periods=1).mean()})
 
 
-def _legend_below(fig: Figure, ax: Axes) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 2), fontsize=8)
+def _step_axis(ax: Axes) -> None:
+    """Steps as whole numbers, written out (no "1e3" offset), even for a one- or two-point run."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+    ax.xaxis.get_major_formatter().set_scientific(False)
+    if ax.get_yscale() == "linear":
+        ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
 
 
-def _wrap(label: str) -> str:
-    return label.replace(" ", "\n")
+def _names(summary: pd.DataFrame) -> dict[str, str]:
+    """variant -> readable label (summary's `label` column; the variant itself without one)."""
+    labels = summary["label"] if "label" in summary else pd.Series(summary.index, index=summary.index)
+    return {v: str(labels[v]) for v in summary.index}
+
+
+def _wrap(label: str, width: int = 16) -> str:
+    """A tick label on several lines: one per comma-separated part, each wrapped at `width` characters."""
+    parts = label.split(", ")
+    return "\n".join(textwrap.fill(part + ("," if i < len(parts) - 1 else ""), width) for i, part in enumerate(parts))
 
 
 def _wrap_title(title: str, fig: Figure) -> str:

@@ -6,7 +6,6 @@ step (tables, figures) can show them instead of silently dropping them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -16,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from ablate.report.schema import result_problem
 from ablate.runs.atomic import read_jsonl
+from ablate.runs.files import RunFiles, UnreadableResult
 
 METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 # Axis names used when no result.json tells us which axes exist (e.g. a sweep whose jobs are all missing).
@@ -25,7 +26,7 @@ DEFAULT_AXES: tuple[str, ...] = ("csq", "proj", "ref", "focal", "offset", "model
 BASE_COLUMNS: tuple[str, ...] = (
     "job", "sweep", "status", "variant", "variant_key", "counted", "seed", "config_key", "duplicate_of",
     *METRICS, "steps", "wall_time_s", "params_total", "error", "error_type", "error_step", "variant_name",
-    "wandb_group",
+    "wandb_group", "labels", "per_class",
 )
 
 
@@ -102,7 +103,7 @@ def load_curves(df: pd.DataFrame) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     for row in df.itertuples(index=False):
         for obj in read_jsonl(Path(row.job) / "metrics.jsonl"):  # skips lines that do not parse
-            if "kind" not in obj or "step" not in obj:
+            if not isinstance(obj, dict) or "kind" not in obj or "step" not in obj:
                 continue
             records.append({"job": row.job, "variant": row.variant, "variant_key": row.variant_key,
                             "seed": row.seed, "counted": row.counted, **obj})
@@ -110,7 +111,8 @@ def load_curves(df: pd.DataFrame) -> pd.DataFrame:
     if not records:
         return pd.DataFrame(columns=head)
     curves = pd.DataFrame.from_records(records)
-    curves["step"] = pd.to_numeric(curves["step"], errors="coerce")
+    for col in curves.columns.difference(head[:-1]):  # a hand-edited line's "AP": "x" reads as missing
+        curves[col] = pd.to_numeric(curves[col], errors="coerce")
     curves = curves.dropna(subset=["step"])
     return curves[head + [c for c in curves.columns if c not in head]].reset_index(drop=True)
 
@@ -172,16 +174,18 @@ def _natural_key(text: str) -> list[Any]:
 
 def _read_job(job: Path, sweep: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"job": str(job), "sweep": str(sweep)}
-    result_path = job / "result.json"
-    if not result_path.is_file():
+    try:
+        result = RunFiles(job).load_result()
+        problem = None if result is None else result_problem(result)
+    except UnreadableResult as exc:
+        result, problem = None, str(exc)
+    if problem is not None:
+        row.update(status="unreadable", axes=_read_overrides(job), error=problem)
+        return row
+    if result is None:
         overrides = _read_overrides(job)
         row.update(status="missing", seed=overrides.pop("seed", None), axes=overrides,
                    error="no result.json (the job never started or was killed before writing it)")
-        return row
-    try:
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        row.update(status="unreadable", axes=_read_overrides(job), error=f"result.json: {exc}")
         return row
     metrics = result.get("metrics") or {}
     if result.get("status") == "duplicate" and not metrics and result.get("duplicate_of"):
@@ -203,6 +207,8 @@ def _read_job(job: Path, sweep: Path) -> dict[str, Any]:
         error_type=error.get("type"),
         error_step=error.get("step"),
         wandb_group=(result.get("wandb") or {}).get("group"),
+        labels=result.get("labels"),
+        per_class=result.get("per_class"),
     )
     for metric in METRICS:
         value = metrics.get(metric)
@@ -212,11 +218,9 @@ def _read_job(job: Path, sweep: Path) -> dict[str, Any]:
 
 def _original_metrics(original: Path) -> dict[str, Any]:
     # A duplicate job may skip training and carry no metrics; the model it duplicates has them.
-    try:
-        result = json.loads((original / "result.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return result.get("metrics") or {} if result.get("status") == "finished" else {}
+    result = RunFiles(original).read_result() or {}
+    metrics = result.get("metrics")
+    return metrics if result.get("status") == "finished" and isinstance(metrics, dict) else {}
 
 
 def _read_overrides(job: Path) -> dict[str, Any]:

@@ -28,8 +28,10 @@ def split_entity_project(entity_project: str) -> tuple[str | None, str]:
 
 
 def log_report(entity_project: str, group: str, table: pd.DataFrame, summary: pd.DataFrame,
-               figures: Mapping[str, Path], out: Path, *, mode: str | None = None) -> str | None:
-    """Log `table` (formatted) and `summary` (numbers) as wandb.Table and each figure as wandb.Image.
+               figures: Mapping[str, Path], out: Path, *, mode: str | None = None,
+               tables: Mapping[str, pd.DataFrame] | None = None) -> str | None:
+    """Log `table` (formatted), `summary` (numbers) and `tables` (e.g. per_class, orderings) as wandb.Table and
+    each figure as wandb.Image.
 
     The run's files go under `out/wandb`. Returns the run's local folder, or None if nothing was logged.
     """
@@ -48,6 +50,7 @@ def log_report(entity_project: str, group: str, table: pd.DataFrame, summary: pd
         run.log({
             "ablation_table": wandb.Table(dataframe=_stringify(table.reset_index())),
             "ablation_numbers": wandb.Table(dataframe=_stringify(summary.reset_index())),
+            **{name: wandb.Table(dataframe=_stringify(frame)) for name, frame in (tables or {}).items()},
             **{f"figures/{Path(name).stem}": wandb.Image(str(path)) for name, path in figures.items()},
         })
         run_dir = str(Path(run.dir).parent)

@@ -22,6 +22,10 @@ from ablate.runs.atomic import (
 log = logging.getLogger(__name__)
 
 
+class UnreadableResult(ValueError):
+    """``result.json`` exists but cannot be read as a JSON object; the message says why."""
+
+
 class RunFiles:
     """Paths and readers/writers for a job folder (Hydra's ``hydra.runtime.output_dir``)."""
 
@@ -43,19 +47,28 @@ class RunFiles:
     def read_result(self) -> dict | None:
         """The job's ``result.json``; None if missing or unreadable (a warning says which)."""
         try:
-            text = self.result.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        try:
-            result = json.loads(text)
-        except ValueError as e:
+            return self.load_result()
+        except UnreadableResult as e:
             # Atomic writes make this unlikely; a hand-edited or foreign file should not crash a sweep.
             log.warning("corrupt %s (%s): treating it as missing", self.result, e)
             return None
-        if not isinstance(result, dict):
-            log.warning("corrupt %s (a JSON %s, not an object): treating it as missing", self.result,
-                        type(result).__name__)
+
+    def load_result(self) -> dict | None:
+        """The job's ``result.json``, None if there is none; raises UnreadableResult (with the reason) for a
+        file that cannot be read, is not UTF-8, is not JSON or is not a JSON object."""
+        try:
+            text = self.result.read_bytes().decode("utf-8")
+        except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UnreadableResult(f"result.json: {e}") from None
+        try:
+            result = json.loads(text)
+        except ValueError as e:
+            raise UnreadableResult(f"result.json: not JSON ({e})") from None
+        if not isinstance(result, dict):
+            kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(result), "number")
+            raise UnreadableResult(f"result.json: a JSON {kind}, not an object")
         return result
 
     def write_result(self, result: dict) -> None:
