@@ -50,7 +50,8 @@ def _fenced(text: str) -> list[str]:
 def _inline(text: str) -> list[str]:
     """Complete commands quoted in prose and tables (not ones with ``...`` or ``<placeholders>``)."""
     spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
-    return [s for s in spans if "..." not in s and "<" not in s]
+    return [s for s in spans if "..." not in s and "<" not in s
+            and not re.fullmatch(r"python -m ablate\.\w+", s)]  # a module named in prose, not a command line
 
 
 def doc_commands() -> list[str]:
@@ -188,6 +189,40 @@ def check_report(command: str, env: Env) -> None:
     assert (sweep / "report" / "table.md").is_file()
 
 
+def check_baseline(command: str, env: Env) -> None:
+    """Two sweeps of the same variants side by side: baseline.md with the difference of each."""
+    new, old = env.cwd / "baseline_new", env.cwd / "baseline_old"
+    for folder, seed in ((new, 0), (old, 1)):
+        run([sys.executable, "-m", "ablate", "-m", "csq=full,C", f"train.seed={seed}", f"hydra.sweep.dir={folder}",
+             *tiny_args([], env)], env)
+    words = shlex.split(command.replace("NEW", str(new)).replace("OLD", str(old)))
+    run([sys.executable, *words[1:]], env)
+    assert "csq" in (new / "report" / "baseline.md").read_text()
+
+
+def check_attention(command: str, env: Env) -> None:
+    """A trained job's attention maps written into the job folder."""
+    words = shlex.split(command.replace("JOBDIR", str(env.job)).replace("--image N", "--image 0"))
+    run([sys.executable, *words[1:]], env)
+    assert list((env.job / "attention").glob("*.png")) and list((env.job / "attention").glob("*.json"))
+
+
+def check_predict(command: str, env: Env) -> None:
+    """Boxes drawn on every image given (a folder and a file), COCO results beside them."""
+    from PIL import Image
+
+    photos = env.cwd / "photos"
+    photos.mkdir(exist_ok=True)
+    for name, size in (("a.jpg", (160, 120)), ("b.png", (90, 140))):
+        Image.new("RGB", size, (200, 40, 40)).save(photos / name)
+    Image.new("RGB", (128, 128), (20, 120, 200)).save(env.cwd / "street.jpg")
+    words = shlex.split(command.replace("outputs/runs/2026-12-02/10-00-00-000000", str(env.job)))
+    run([sys.executable, *words[1:]], env)
+    out = env.cwd / "predictions"
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "street.png"]
+    assert isinstance(json.loads((out / "detections.json").read_text()), list)
+
+
 def check_coco(command: str, env: Env) -> None:
     """COCO-layout data with an ImageNet backbone file: trains, and the frozen stem holds the file's weights."""
     run_ablate(command, env)
@@ -231,8 +266,9 @@ def check_torchrun(command: str, env: Env) -> None:
     opts = [o.replace("127.0.0.1:29500", f"127.0.0.1:{port}") for o in " ".join(opts).replace(
         "$HEAD_NODE", "127.0.0.1").split()]
     run_dir = env.cwd / f"torchrun_{port}"
-    full = tiny_args(args, env)
-    full = [a for a in full if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
+    sweep = args[:1] == ["-m"]
+    key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    full = [a for a in tiny_args(args, env) if not a.startswith(f"{key}=")] + [f"{key}={run_dir}"]
     argv = [sys.executable, "-m", "torch.distributed.run", *opts, "-m", "ablate", *full]
     if two_nodes:  # both "nodes" on this machine: two launchers meeting at the rendezvous
         env_vars = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -243,7 +279,8 @@ def check_torchrun(command: str, env: Env) -> None:
     else:
         run(argv, env)
     results = results_under(run_dir)
-    assert len(results) == 1 and results[0]["status"] == "finished" and results[0]["world_size"] == 2
+    expected = len(re.search(r"csq=(\S+)", command).group(1).split(",")) if sweep else 1
+    assert len(results) == expected and all(r["status"] == "finished" and r["world_size"] == 2 for r in results)
 
 
 def _free_port() -> int:
@@ -262,6 +299,9 @@ CHECKS: list[tuple[str, Callable[[str, Env], None]]] = [
     (r"python -m ablate .*eval\.only=true model\.init_from=\S+$", check_eval_only),
     (r"python -m ablate csq=T proj=scalar model\.init_from=\S+/checkpoint\.pt$", check_fine_tune),
     (r"torchrun .* -m ablate .*", check_torchrun),
+    (r"python -m ablate\.report NEW --baseline OLD", check_baseline),
+    (r"python -m ablate\.attention JOBDIR --image N", check_attention),
+    (r"python -m ablate\.predict \S+ photos/ street\.jpg --out predictions --threshold 0\.5", check_predict),
 ]
 
 
