@@ -27,8 +27,9 @@ from ablate.engine.checkpoint import CheckpointMismatch, check_compatible, load_
 from ablate.engine.distributed import broadcast_object, cleanup, export_submitit_env, init_distributed
 from ablate.engine.train import Diverged, Preempted, resolve_device, train
 from ablate.models.builder import build_model, count_parameters
+from ablate.runs.console import banner
 from ablate.runs.files import RunFiles, git_commit, utc_now
-from ablate.runs.logger import NullLogger, build_logger
+from ablate.runs.logger import NullLogger, axis_tags, build_logger
 
 log = logging.getLogger(__name__)
 DONE = ("finished", "duplicate")
@@ -201,16 +202,19 @@ def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, s
             group = cfg.logger.group or (sweep_dir.name if sweep_dir is not None else None)
             logger = build_logger(cfg.logger, files.output_dir, config={**flat_config(cfg), **axes,
                                   "params_total": result["params"]["total"]},
-                                  name=f"{cfg.name} {result['variant']} seed={cfg.train.seed}", group=group)
+                                  name=f"{cfg.name} {result['variant']} seed={cfg.train.seed}", group=group,
+                                  tags=axis_tags(axes))
             result["wandb"] = logger.info()
             files.write_result(result)
+            log.info(banner(cfg, result, device=device, threads=torch.get_num_threads(), datasets=(train_ds, val_ds)))
         summary = train(cfg, model, files, logger, d, device, effective, datasets=(train_ds, val_ds))
         result.update(metrics={k: summary["metrics"][k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")},
                       steps=summary["steps"], resumed_from=summary["resumed_from"],
-                      train_time_s=summary["train_time_s"])
+                      train_time_s=summary["train_time_s"], per_class=summary["per_class"])
         if d.is_main:
             files.write_detections(summary["detections"])
             logger.summary({f"final/{k}": v for k, v in result["metrics"].items()} | {"params": result["params"]})
+            logger.log_checkpoint(files.checkpoint, result)
         result.update(status="finished", wall_time_s=time.perf_counter() - t0, finished_at=utc_now())
         if d.is_main:
             files.write_result(result)

@@ -18,8 +18,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.data.config import DataConfig
-from ablate.help import register_help_resolver
 from ablate.engine.config import EvalConfig, TrainConfig
+from ablate.help import register_help_resolver
 from ablate.losses.config import LossConfig
 from ablate.models.config import AxisChoice, ModelConfig
 from ablate.models.projection import PROJECTIONS

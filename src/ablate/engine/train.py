@@ -25,9 +25,11 @@ from ablate.engine.checkpoint import (
     trim_metrics,
 )
 from ablate.engine.distributed import Dist, all_reduce_mean, all_reduce_sum
-from ablate.engine.evaluate import evaluate
+from ablate.engine.evaluate import Evaluation, evaluate
 from ablate.losses import build_criterion
+from ablate.runs.console import eval_line
 from ablate.runs.files import RunFiles
+from ablate.runs.media import EvalMedia
 
 log = logging.getLogger(__name__)
 
@@ -160,20 +162,25 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
                                     "effective_config": effective, "history": state.history,
                                     "log_window": {"n": n_sum, "sums": dict(sums)}})
 
-    def run_eval() -> dict[str, float]:
+    media = EvalMedia(logger, val_ds, focal=cfg.focal, device=device)
+
+    def run_eval() -> Evaluation:
         t0 = time.perf_counter()
-        stats, detections = evaluate(raw_model, val_loader, val_ds.coco, device, d, focal=cfg.focal,
-                                     top_k=cfg.eval.top_k, backend=cfg.eval.backend, valid_classes=valid,
-                                     amp=amp, progress=d.is_main)
+        ev = evaluate(raw_model, val_loader, val_ds.coco, device, d, focal=cfg.focal, top_k=cfg.eval.top_k,
+                      backend=cfg.eval.backend, valid_classes=valid, amp=amp, progress=d.is_main)
+        stats = ev.stats
         record = {"kind": "eval", "step": state.step, **stats, "time_s": time.perf_counter() - t0}
         state.history.append(record)
         if d.is_main:
             files.log_metrics(record)
             logger.log({f"val/{k}": v for k, v in stats.items()}, step=state.step)
+            media.on_eval(raw_model, state.step, ev.per_class, final=state.step >= total)
+            log.info(eval_line(state.step, total, stats, elapsed_s=time.perf_counter() - t_start,
+                               steps_done=state.step - (state.resumed_from or 0)))
         if on_eval is not None:
             on_eval(record)
         model.train()
-        return stats, detections
+        return ev
 
     # SIGTERM (torchrun, scancel, preemption) and SIGUSR2 (submitit: `signal_delay_s` before the time limit):
     # finish the step, checkpoint, then hand over to the handler that was installed (submitit's requeues).
@@ -267,9 +274,10 @@ def train(cfg: DictConfig, model: nn.Module, files: RunFiles, logger: Any, d: Di
     train_time = time.perf_counter() - t_start
     try:
         checkpoint()
-        stats, detections = run_eval()
+        final = run_eval()
     except BaseException as e:
         note_step(e, state.step)
         raise
-    return {"metrics": stats, "detections": detections, "steps": state.step, "train_time_s": train_time,
-            "resumed_from": state.resumed_from, "steps_per_epoch": steps_per_epoch}
+    return {"metrics": final.stats, "detections": final.detections, "per_class": final.per_class,
+            "steps": state.step, "train_time_s": train_time, "resumed_from": state.resumed_from,
+            "steps_per_epoch": steps_per_epoch}

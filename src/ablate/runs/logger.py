@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ablate.runs.panel import BoxPanel
-
 from ablate.runs.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     import pandas
+
+    from ablate.runs.panel import BoxPanel
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,10 @@ class Logger(Protocol):
 
     def log(self, metrics: dict, step: int) -> None: ...
     def summary(self, values: dict) -> None: ...
-    def log_image(self, key: str, path: str | Path) -> None: ...
-    def log_table(self, key: str, df: pandas.DataFrame) -> None: ...
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None: ...
+    def log_table(self, key: str, df: pandas.DataFrame, step: int | None = None) -> None: ...
     def log_boxes(self, key: str, panels: list[BoxPanel], class_labels: dict[int, str], step: int) -> None: ...
-    def log_checkpoint(self, path: Path, *, step: int, metadata: dict) -> None: ...
+    def log_checkpoint(self, path: Path, result: dict) -> None: ...
     def finish(self, exit_code: int = 0) -> None: ...
     def info(self) -> dict: ...
 
@@ -87,16 +87,16 @@ class NullLogger(_FinishOnExit):
     def summary(self, values: dict) -> None:
         pass
 
-    def log_image(self, key: str, path: str | Path) -> None:
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None:
         pass
 
-    def log_table(self, key: str, df: pandas.DataFrame) -> None:
+    def log_table(self, key: str, df: pandas.DataFrame, step: int | None = None) -> None:
         pass
 
     def log_boxes(self, key: str, panels: list[BoxPanel], class_labels: dict[int, str], step: int) -> None:
         pass
 
-    def log_checkpoint(self, path: Path, *, step: int, metadata: dict) -> None:
+    def log_checkpoint(self, path: Path, result: dict) -> None:
         pass
 
     def finish(self, exit_code: int = 0) -> None:
@@ -161,13 +161,22 @@ class WandbLogger(_FinishOnExit):
     def summary(self, values: dict) -> None:
         self.run.summary.update(dict(values))
 
-    def log_image(self, key: str, path: str | Path) -> None:
-        # commit=False: attach to the current step; a committing log() would advance W&B's step and
-        # make the next log(step=...) look like it went backwards (and be dropped).
-        self.run.log({key: self._wandb.Image(str(path))}, commit=False)
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None:
+        from PIL import Image
 
-    def log_table(self, key: str, df: pandas.DataFrame) -> None:
-        self.run.log({key: self._wandb.Table(dataframe=df)}, commit=False)
+        with Image.open(path) as picture:  # read now: the file may be a temporary one
+            self._log_media({key: self._wandb.Image(picture.convert("RGB"))}, step)
+
+    def log_table(self, key: str, df: pandas.DataFrame, step: int | None = None) -> None:
+        self._log_media({key: self._wandb.Table(dataframe=df)}, step)
+
+    def _log_media(self, row: dict, step: int | None) -> None:
+        if step is not None:
+            self.log(row, step=step)
+        else:
+            # commit=False: attach to the current step; a committing log() would advance W&B's step and
+            # make the next log(step=...) look like it went backwards (and be dropped).
+            self.run.log(row, commit=False)
 
     def log_boxes(self, key: str, panels: list[BoxPanel], class_labels: dict[int, str], step: int) -> None:
         """One ``wandb.Image`` per panel, with its ground-truth and predicted boxes as two toggleable layers."""
@@ -177,11 +186,17 @@ class WandbLogger(_FinishOnExit):
             "predictions": {"box_data": p.pred_boxes, "class_labels": labels}}) for p in panels]
         self.log({key: images}, step=step)
 
-    def log_checkpoint(self, path: Path, *, step: int, metadata: dict) -> None:
-        """With ``logger.log_checkpoint=true``: ``path`` as version ``step-N`` of the run's model artifact."""
+    def log_checkpoint(self, path: Path, result: dict) -> None:
+        """With ``logger.log_checkpoint=true``: the job's final checkpoint as artifact ``model-<run id>`` (type
+        ``model``, aliases ``latest`` and ``step-N``), its variant, step and metrics in the metadata;
+        ``model.init_from=wandb:ENTITY/PROJECT/model-<run id>:latest`` starts from it."""
         if not self.log_checkpoints or self.mode == "disabled":
             return
-        artifact = self._wandb.Artifact(f"model-{self.run.id}", type="model", metadata={**metadata, "step": step})
+        step = int(result.get("steps") or 0)
+        metadata = {"variant": result.get("variant"), "axes": result.get("axes"), "seed": result.get("seed"),
+                    "step": step, "run_key": result.get("run_key"), **(result.get("metrics") or {})}
+        artifact = self._wandb.Artifact(f"model-{self.run.id}", type="model", metadata=metadata,
+                                        description=f"ablate checkpoint: {result.get('variant')}, step {step}")
         artifact.add_file(str(path), name=Path(path).name)
         self.run.log_artifact(artifact, aliases=["latest", f"step-{step}"])
 
