@@ -78,7 +78,7 @@ def help_text(conf: Path, sweeps: Path) -> str:
     out += [f"  {cmd:<{width}}  # {what}" for cmd, what in EXAMPLES]
     out += ["", "Every key and its value: ablate --cfg job [overrides].  Hydra's own flags: ablate --hydra-help.",
             "Shell completion (bash, zsh): eval \"$(ablate -sc install=bash)\"."]
-    return "\n".join(out).replace("$", "$$")  # the page goes through string.Template
+    return "\n".join(out)
 
 
 def register_help_resolver() -> None:
@@ -86,7 +86,8 @@ def register_help_resolver() -> None:
     if not OmegaConf.has_resolver("ablate_help"):
         from ablate.config import config_dir, sweeps_dir
 
-        OmegaConf.register_new_resolver("ablate_help", lambda: help_text(config_dir(), sweeps_dir()))
+        # "$$": Hydra passes the page through string.Template
+        OmegaConf.register_new_resolver("ablate_help", lambda: help_text(config_dir(), sweeps_dir()).replace("$", "$$"))
 
 
 def _defaults(conf: Path) -> dict[str, str]:

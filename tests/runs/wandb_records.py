@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +79,6 @@ def summarize(path: Path) -> dict[str, Any]:
         elif kind == "exit":
             out["exit_code"] = record.exit.exit_code
     return out
-
-
-def media_by_key(history: list[dict]) -> dict[str, list[dict]]:
-    """History values that are media (images, tables), per key."""
-    media: dict[str, list[dict]] = defaultdict(list)
-    for row in history:
-        for key, value in row.items():
-            if isinstance(value, dict) and "_type" in value:
-                media[key].append(value)
-    return media
 
 
 def _key(item: Any) -> str:
