@@ -52,7 +52,7 @@ def test_offline_run_resume_and_failure(tmp_path, wandb_env):
 
     run_id = (out / "wandb_id.txt").read_text().strip()
     assert info == {"mode": "offline", "id": run_id, "dir": str(out / "wandb"), "url": None, "project": "ablate",
-                    "entity": None}
+                    "entity": None, "group": "sweep_2026"}
     first = sorted((out / "wandb").glob(f"offline-run-*-{run_id}"))
     assert len(first) == 1
     record_file = first[0] / f"run-{run_id}.wandb"

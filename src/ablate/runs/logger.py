@@ -221,7 +221,7 @@ class WandbLogger(_FinishOnExit):
             return {"mode": "disabled", "id": None, "dir": None}
         url = self.run.url if self.mode == "online" else None
         return {"mode": self.mode, "id": self.run.id, "dir": str(self.output_dir / "wandb"), "url": url,
-                "project": self.run.project, "entity": self.run.entity or None}
+                "project": self.run.project, "entity": self.run.entity or None, "group": self.run.group or None}
 
 
 def build_logger(
