@@ -34,8 +34,9 @@ from ablate.engine.signals import Preempted
 from ablate.engine.train import Diverged, TrainState
 from ablate.job import Job, build_job, resolve_device
 from ablate.models.builder import count_parameters
+from ablate.runs.console import banner
 from ablate.runs.files import RunFiles, git_commit, utc_now
-from ablate.runs.logger import build_logger
+from ablate.runs.logger import axis_tags, build_logger
 
 log = logging.getLogger(__name__)
 DONE = ("finished", "duplicate")
@@ -202,9 +203,11 @@ def start_logger(cfg: DictConfig, job: Job, result: dict[str, Any], sweep_dir: P
     job.logger = build_logger(cfg.logger, job.files.output_dir,
                               config={**flat_config(cfg), **result["axes"], "params_total": result["params"]["total"]},
                               name=f"{cfg.name} {result['variant']} seed={cfg.train.seed}", group=group,
-                              job_type=result["job_type"])
+                              job_type=result["job_type"], tags=axis_tags(result["axes"]))
     result["wandb"] = job.logger.info()
     job.files.write_result(result)
+    log.info(banner(cfg, result, device=job.device, threads=torch.get_num_threads(),
+                    datasets=(job.train_ds, job.val_ds)))
 
 
 def execute(cfg: DictConfig, files: RunFiles, result: dict[str, Any], d: Dist, device: torch.device,
@@ -220,13 +223,15 @@ def execute(cfg: DictConfig, files: RunFiles, result: dict[str, Any], d: Dist, d
         if d.is_main:  # a relaunch logs again what came after its checkpoint (everything, without one)
             trim_metrics(files, state.step, {int(r["step"]) for r in state.history if r.get("kind") == "eval"})
         start_logger(cfg, job, result, sweep_dir)
-        record, detections, train_time = job.run(state)
-        result.update(metrics={k: record[k] for k in METRICS}, steps=state.step, resumed_from=state.resumed_from,
-                      train_time_s=train_time, status="finished", wall_time_s=time.perf_counter() - t0,
-                      finished_at=utc_now())
+        record, final, train_time = job.run(state)
+        result.update(metrics={k: record[k] for k in METRICS}, per_class=final.per_class, steps=state.step,
+                      resumed_from=state.resumed_from, train_time_s=train_time, status="finished",
+                      wall_time_s=time.perf_counter() - t0, finished_at=utc_now())
         if d.is_main:
-            files.write_detections(detections)
+            files.write_detections(final.detections)
             job.logger.summary({f"final/{k}": v for k, v in result["metrics"].items()} | {"params": result["params"]})
+            if job.trainer is not None:  # an evaluation-only job has no checkpoint of its own
+                job.logger.log_checkpoint(files.checkpoint, result)
             files.write_result(result)
             job.logger.finish(0)
         return result

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.data.config import DataConfig
 from ablate.engine.config import EvalConfig, TrainConfig
+from ablate.help import register_help_resolver
 from ablate.losses.config import LossConfig
 from ablate.models.config import AxisChoice, ModelConfig
 from ablate.models.detector import check_dimensions
@@ -81,6 +82,7 @@ def register_schema() -> None:
     paper table is one override: ``python -m ablate +sweep=table3_csq``."""
     if not OmegaConf.has_resolver("ablate_dirname"):
         OmegaConf.register_new_resolver("ablate_dirname", short_dirname)
+    register_help_resolver()
     cs = ConfigStore.instance()
     cs.store(name="ablate_schema", node=Config)
     for path in sorted(sweeps_dir().glob("*.yaml")):

@@ -3,6 +3,7 @@ schedule. The one reader of the whole config below the app; ``engine/`` only eve
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -20,14 +21,18 @@ from ablate.engine import weights
 from ablate.engine.checkpoint import restore, save_checkpoint, snapshot
 from ablate.engine.config import EvalConfig, TrainConfig
 from ablate.engine.distributed import Dist
-from ablate.engine.evaluate import evaluate
+from ablate.engine.evaluate import Evaluation, evaluate
 from ablate.engine.optim import build_optimizer, build_scheduler, total_steps
 from ablate.engine.train import Hooks, Trainer, TrainState, fit, note_step
 from ablate.losses import build_criterion
 from ablate.models.builder import build_model
 from ablate.models.detector import Detector
+from ablate.runs.console import eval_line
 from ablate.runs.files import RunFiles
 from ablate.runs.logger import Logger, NullLogger
+from ablate.runs.media import EvalMedia
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -61,6 +66,9 @@ class Job:
     trainer: Trainer | None = None  # None for ``eval.only``
     loaded: dict[str, Any] | None = None  # what ``model.init_from`` loaded
     logger: Logger = NullLogger()
+    media: EvalMedia | None = None  # W&B validation panel, per-class table and attention maps (rank 0)
+    _started: float = 0.0
+    _first_step: int = 0
 
     def restore(self, state: TrainState) -> None:
         """Resume from the job folder's checkpoint, if there is one (the only place a checkpoint is read)."""
@@ -74,18 +82,24 @@ class Job:
             # the data set's categories travel with the weights: ablate.from_run names classes without the data
             save_checkpoint(self.files, snapshot(self._parts(), state, self.effective) | {"categories": categories})
 
-    def evaluate(self, step: int) -> tuple[dict[str, Any], list[dict]]:
-        """COCO stats and detections of the model now; the eval line goes to metrics.jsonl and W&B."""
+    def evaluate(self, step: int) -> tuple[dict[str, Any], Evaluation]:
+        """COCO stats, detections and per-class AP of the model now; the eval line goes to metrics.jsonl, W&B
+        (with the validation panel) and the console."""
         t0 = time.perf_counter()
-        stats, detections = evaluate(self.model, self.val_loader, self.val_ds.coco, self.device, self.dist,
-                                     top_k=self.eval_settings.top_k, backend=self.eval_settings.backend,
-                                     valid_classes=self.valid_classes, precision=self.train_settings.precision,
-                                     progress=self.dist.is_main)
-        record = {"kind": "eval", "step": step, **stats, "time_s": time.perf_counter() - t0}
+        ev = evaluate(self.model, self.val_loader, self.val_ds.coco, self.device, self.dist,
+                      top_k=self.eval_settings.top_k, backend=self.eval_settings.backend,
+                      valid_classes=self.valid_classes, precision=self.train_settings.precision,
+                      progress=self.dist.is_main)
+        record = {"kind": "eval", "step": step, **ev.stats, "time_s": time.perf_counter() - t0}
         if self.dist.is_main:
+            total = self.trainer.total_steps if self.trainer is not None else step
             self.files.log_metrics(record)
-            self.logger.log({f"val/{k}": v for k, v in stats.items()}, step=step)
-        return record, detections
+            self.logger.log({f"val/{k}": v for k, v in ev.stats.items()}, step=step)
+            if self.media is not None:
+                self.media.on_eval(self.model, step, ev.per_class, final=step >= total)
+            log.info(eval_line(step, total, ev.stats, elapsed_s=time.perf_counter() - self._started,
+                               steps_done=step - self._first_step))
+        return record, ev
 
     def log_train(self, record: dict) -> None:
         if self.dist.is_main:
@@ -93,9 +107,12 @@ class Job:
             self.logger.log({f"train/{k}": record[k] for k in record if k.startswith(("loss", "class_error"))}
                             | {"train/lr": record["lr"]}, step=record["step"])
 
-    def run(self, state: TrainState) -> tuple[dict[str, Any], list[dict], float]:
-        """Train (unless ``eval.only``) from ``state``, checkpoint, and evaluate: (eval record, detections,
+    def run(self, state: TrainState) -> tuple[dict[str, Any], Evaluation, float]:
+        """Train (unless ``eval.only``) from ``state``, checkpoint, and evaluate: (eval record, evaluation,
         training seconds)."""
+        self._started, self._first_step = time.perf_counter(), state.step
+        if self.dist.is_main:
+            self.media = EvalMedia(self.logger, self.val_ds, focal=self.model.focal, device=self.device)
         train_time = 0.0
         if self.trainer is not None:
             hooks = Hooks(log=self.log_train, checkpoint=lambda: self.checkpoint(state),
@@ -103,12 +120,12 @@ class Job:
             train_time = fit(self.trainer, state, self.eval_settings, hooks)
         try:
             self.checkpoint(state)
-            record, detections = self.evaluate(state.step)
+            record, final = self.evaluate(state.step)
         except BaseException as e:
             note_step(e, state.step)
             raise
         state.history.append(record)
-        return record, detections, train_time
+        return record, final, train_time
 
     def _parts(self) -> dict[str, Any]:
         t = self.trainer
@@ -128,7 +145,8 @@ def build_job(cfg: DictConfig, files: RunFiles, d: Dist, device: torch.device, e
         model = build_model(cfg, num_classes=train_ds.num_classes)
     except (ValueError, RuntimeError) as e:  # sizes or weights the architecture cannot take
         raise ConfigError(f"cannot build the model for this config: {e}") from e
-    loaded = weights.load(model, cfg.model.init_from) if cfg.model.init_from else None
+    loaded = (weights.load(model, cfg.model.init_from, wandb_mode=str(cfg.logger.mode))
+              if cfg.model.init_from else None)
     if train.lr_backbone <= 0:  # the authors' switch: a frozen backbone
         model.backbone.requires_grad_(False)
     # channels-last convolutions are ~25% faster on CPU; training and evaluation-only runs use the same layout,

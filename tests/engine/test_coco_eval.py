@@ -247,3 +247,27 @@ def test_round_trip_perfect_model_outputs(gt_path):
                         "boxes": torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4)})
         ids.append(image["id"])
     assert evaluate_detections(gt_path, to_coco_results(results, ids))["AP"] == ONE
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_per_class_ap_hand_checked(backend):
+    """cat: one box found at IoU 0.52 (AP50 1, AP 1/10: only the 0.50 threshold passes) and one exactly; dog:
+    nothing found (0, not undefined); bird: no GT at all (None, COCO's -1)."""
+    from ablate.engine.coco_eval import evaluate_coco
+
+    gt = make_gt(GT_BOXES)
+    gt["categories"].append({"id": 9, "name": "bird"})
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 31], "score": 0.9},  # IoU 1550/3000
+            {"image_id": 2, "category_id": 1, "bbox": [300, 300, 80, 40], "score": 0.8}]
+    result = evaluate_coco(gt, dets, backend=backend)
+    by_name = {row["name"]: row for row in result.per_class}
+    assert [row["id"] for row in result.per_class] == [1, 7, 9]
+    # two GT cats, both found at 0.50 (AP50 1); at 0.55..0.95 the higher-scored box is a false positive, so
+    # precision 1/2 up to recall 1/2: 51 of the 101 recall points at 0.5
+    assert by_name["cat"]["AP50"] == ONE
+    assert by_name["cat"]["AP"] == pytest.approx((1.0 + 9 * 0.5 * 51 / 101) / 10, abs=1e-12)
+    assert by_name["dog"] == {"id": 7, "name": "dog", "AP": 0.0, "AP50": 0.0}
+    assert by_name["bird"]["AP"] is None and by_name["bird"]["AP50"] is None
+    # the overall AP is COCO's mean over the classes that have GT
+    assert result.stats["AP"] == pytest.approx((by_name["cat"]["AP"] + 0.0) / 2, abs=1e-12)
+    assert result.stats["AP50"] == pytest.approx(0.5, abs=1e-12)

@@ -20,8 +20,11 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ablate.registry import Choice
 
@@ -42,13 +45,32 @@ BACKENDS = tuple(b.value for b in EvalBackend)
 _ALL_AREA_STATS = frozenset({"AP", "AP50", "AP75", "AR1", "AR10", "AR100"})
 
 
+@dataclass
+class CocoEvaluation:
+    """The 12 COCO stats (see ``evaluate_detections``) and, from the same COCOeval, AP and AP50 per category:
+    ``[{"id", "name", "AP", "AP50"}]`` in category-id order, ``None`` where COCO's answer is undefined (no GT)."""
+
+    stats: dict[str, float]
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+
+
 def evaluate_detections(
     gt: Any,
     detections: list[dict],
     backend: str = "pycocotools",
     image_ids: Sequence[int] | None = None,
 ) -> dict[str, float]:
-    """Evaluate COCO-format bbox detections; return the 12 COCO stats (``STAT_NAMES``) as fractions.
+    """The 12 COCO stats of ``evaluate_coco`` (which also gives AP per category)."""
+    return evaluate_coco(gt, detections, backend, image_ids).stats
+
+
+def evaluate_coco(
+    gt: Any,
+    detections: list[dict],
+    backend: str = "pycocotools",
+    image_ids: Sequence[int] | None = None,
+) -> CocoEvaluation:
+    """Evaluate COCO-format bbox detections: the 12 COCO stats (``STAT_NAMES``) as fractions, and per-class AP.
 
     Args:
         gt: a ``pycocotools.coco.COCO`` / ``faster_coco_eval.COCO`` object, a COCO dataset dict, or a
@@ -59,7 +81,7 @@ def evaluate_detections(
             every un-run image counts its GT as missed). Detections on other images are dropped.
 
     Returns:
-        ``{name: value}``. A stat whose area range has no GT box (COCO's ``-1``, e.g. ``APs`` on a
+        ``stats``: ``{name: value}``. A stat whose area range has no GT box (COCO's ``-1``, e.g. ``APs`` on a
         set without small objects) is ``float("nan")``, not 0, so means over runs stay honest.
         ``AP``/``AP50``/``AP75``/``AR*`` over all areas are always real numbers (0.0 if there is no GT).
     """
@@ -104,7 +126,29 @@ def evaluate_detections(
         stats[name] = value
     if not dataset.get("annotations"):
         log.warning("COCO ground truth has no annotations: AP and AR reported as 0.0")
-    return stats
+    return CocoEvaluation(stats, per_class_ap(coco_eval, dataset))
+
+
+def per_class_ap(coco_eval: Any, dataset: dict) -> list[dict[str, Any]]:
+    """AP (IoU .50:.95) and AP50 of each category, as ``summarize`` computes the overall ones but for one class:
+    the mean of the accumulated precision over IoU thresholds and recall points, all areas, 100 detections."""
+    precision = np.asarray(coco_eval.eval["precision"])  # (IoU thresholds, recall points, classes, areas, maxDets)
+    names = {c["id"]: c.get("name", str(c["id"])) for c in dataset.get("categories", [])}
+    area = list(coco_eval.params.areaRngLbl).index("all")
+    max_dets = list(coco_eval.params.maxDets).index(100)
+    at50 = int(np.argmin(np.abs(np.asarray(coco_eval.params.iouThrs) - 0.5)))
+    rows = []
+    for k, cat_id in enumerate(coco_eval.params.catIds):
+        p = precision[:, :, k, area, max_dets]
+        rows.append({"id": int(cat_id), "name": names.get(cat_id, str(cat_id)),
+                     "AP": _defined_mean(p), "AP50": _defined_mean(p[at50])})
+    return rows
+
+
+def _defined_mean(values: np.ndarray) -> float | None:
+    """COCO's mean over entries that are not -1 (no GT of this class), or None when none is."""
+    values = values[values > -1]
+    return float(values.mean()) if values.size else None
 
 
 def to_coco_results(results: list[dict], image_ids: Sequence[int]) -> list[dict]:

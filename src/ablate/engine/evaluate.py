@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ablate.engine.coco_eval import evaluate_detections, to_coco_results
+from ablate.engine.coco_eval import evaluate_coco, to_coco_results
 from ablate.engine.distributed import Dist, broadcast_buffers, broadcast_object, gather_to_main
 from ablate.engine.precision import Precision, autocast, to_fp32
 from ablate.models.postprocess import postprocess
+
+
+class Evaluation(NamedTuple):
+    stats: dict[str, float]  # AP … ARl as fractions, on every rank
+    detections: list[dict]  # all of them on rank 0, [] on the others
+    per_class: list[dict[str, Any]]  # [{"id", "name", "AP", "AP50"}] (None: no GT of that class); [] off rank 0
 
 
 @torch.no_grad()
@@ -37,9 +45,9 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, top_k
 
 def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device, d: Dist, *, top_k: int,
              backend: str, valid_classes: torch.Tensor | None, precision: Precision = Precision.fp32,
-             progress: bool = True) -> tuple[dict[str, float], list[dict]]:
-    """Stats (AP … ARl as fractions), computed on rank 0 and returned on every rank, and all detections (rank 0;
-    ``[]`` on the other ranks). Every validation image is counted once, whatever the world size."""
+             progress: bool = True) -> Evaluation:
+    """Stats (AP … ARl as fractions), computed on rank 0 and returned on every rank, all detections and AP per
+    class (rank 0). Every validation image is counted once, whatever the world size."""
     broadcast_buffers(model, d)
     local = predict(model, loader, device, top_k=top_k, valid_classes=valid_classes, precision=precision,
                     progress=progress)
@@ -49,5 +57,6 @@ def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device
         for det in part:
             if owner.setdefault(det["image_id"], rank) == rank:
                 detections.append(det)
-    stats = evaluate_detections(coco_gt, detections, backend=backend) if d.is_main else {}
-    return broadcast_object(stats, d), detections  # type: ignore[return-value]
+    result = evaluate_coco(coco_gt, detections, backend=backend) if d.is_main else None
+    stats = broadcast_object(result.stats if result is not None else {}, d)
+    return Evaluation(stats, detections, result.per_class if result is not None else [])  # type: ignore[arg-type]

@@ -22,12 +22,13 @@ class WeightsError(ValueError):
     """``model.init_from`` names something that cannot be read or does not fit the model; the message says what."""
 
 
-def resolve(source: str) -> Path:
-    """The checkpoint file a ``model.init_from`` value names (a job folder → its ``checkpoint.pt``)."""
+def resolve(source: str, *, wandb_mode: str = "online") -> Path:
+    """The checkpoint file a ``model.init_from`` value names (a job folder → its ``checkpoint.pt``; a W&B model
+    artifact ``wandb:ENTITY/PROJECT/NAME:VERSION`` → its downloaded file, online only)."""
     if source.startswith("wandb:"):
         from ablate.runs.wandb_source import resolve_wandb_source
 
-        return resolve_wandb_source(source)
+        return resolve_wandb_source(source, mode=wandb_mode)
     path = Path(source).expanduser()
     if path.is_dir():
         path = path / CHECKPOINT_NAME
@@ -62,9 +63,9 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return state, about
 
 
-def load(model: nn.Module, source: str) -> dict[str, Any]:
+def load(model: nn.Module, source: str, *, wandb_mode: str = "online") -> dict[str, Any]:
     """Load ``source`` into ``model`` strictly (converting the authors' key names); returns what was loaded."""
-    path = resolve(source)
+    path = resolve(source, wandb_mode=wandb_mode)
     state, about = read(path)
     try:
         load_pretrained(model, state)

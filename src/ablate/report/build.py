@@ -129,7 +129,8 @@ def _wandb(entity_project: str, df: pd.DataFrame, dirs: list[Path], table: pd.Da
     except RuntimeError as exc:
         sections.notes.append(f"W&B runs not gathered: {exc}")
     if log:
-        sections.notes.append(_log_to_wandb(entity_project, group, table, summary, figures, out, sections.tables))
+        sections.notes.append(_log_to_wandb(entity_project, group, table, summary, figures, out, sections.tables,
+                                            list(df["job"])))
     return files
 
 
@@ -140,11 +141,11 @@ def _wandb_group(df: pd.DataFrame, dirs: list[Path]) -> str:
 
 
 def _log_to_wandb(entity_project: str, group: str, table: pd.DataFrame, summary: pd.DataFrame,
-                  figures: dict[str, Path], out: Path, tables: dict[str, pd.DataFrame]) -> str:
+                  figures: dict[str, Path], out: Path, tables: dict[str, pd.DataFrame], jobs: list[str]) -> str:
     from ablate.report.wandb_report import log_report, wandb_mode
 
     try:
-        run_dir = log_report(entity_project, group, table, summary, figures, out, tables=tables)
+        run_dir = log_report(entity_project, group, table, summary, figures, out, tables=tables, job_dirs=jobs)
     except Exception as exc:  # W&B trouble (service start, auth) must not lose the files already written
         return f"report not logged to W&B: {type(exc).__name__}: {exc}"
     if run_dir is None:

@@ -145,8 +145,9 @@ def gather_wandb(entity_project: str, group: str | None = None) -> pd.DataFrame:
                                "job_type": run.job_type,
                                "status": {"crashed": "failed", "killed": "failed"}.get(run.state, run.state)}
         for metric in METRICS:
-            row[metric] = next((summary[k] for k in (metric, f"val/{metric}", f"eval/{metric}") if k in summary),
-                               math.nan)
+            # final/*: the job's final metrics (val/AP and val/AP50 hold {"max", "last"} summaries)
+            row[metric] = next((summary[k] for k in (f"final/{metric}", metric, f"val/{metric}", f"eval/{metric}")
+                                if isinstance(summary.get(k), (int, float))), math.nan)
         row.update({k: v for k, v in _flatten(config).items() if k not in row})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -2,12 +2,16 @@
 
 Callers name metrics with slashes (``train/loss``, ``val/AP``) and always call ``finish`` (with
 ``exit_code=1`` on failure: W&B would otherwise show a crashed Hydra job as "finished", wandb#4591).
-The class also works as a context manager that does exactly that.
+The class also works as a context manager that does exactly that. Every row carries ``step`` (the training
+step), the x-axis of all ``train/*`` and ``val/*`` charts; ``val/AP`` and ``val/AP50`` keep their best value.
+Media (image panels with boxes, tables, the checkpoint artifact) are built here, so only this module imports
+wandb; ``NullLogger.wants_media`` is False so callers skip the work of preparing them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import string
@@ -20,6 +24,8 @@ from ablate.runs.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     import pandas
+
+    from ablate.runs.panel import BoxPanel
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +53,23 @@ class LoggerConfig:
     entity: str | None = None
     group: str | None = None  # None: the sweep folder's name, passed by the caller
     tags: list[str] = field(default_factory=list)
+    log_checkpoint: bool = False  # upload the final checkpoint as a W&B Artifact (type "model")
+
+
+STEP = "step"  # the x-axis key of every row
+BEST = ("val/AP", "val/AP50")  # summaries keep the best (max) and the last value of these
 
 
 @runtime_checkable
 class Logger(Protocol):
+    wants_media: bool
+
     def log(self, metrics: dict, step: int) -> None: ...
     def summary(self, values: dict) -> None: ...
-    def log_image(self, key: str, path: str | Path) -> None: ...
-    def log_table(self, key: str, df: pandas.DataFrame) -> None: ...
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None: ...
+    def log_table(self, key: str, df: pandas.DataFrame, step: int | None = None) -> None: ...
+    def log_boxes(self, key: str, panels: list[BoxPanel], class_labels: dict[int, str], step: int) -> None: ...
+    def log_checkpoint(self, path: Path, result: dict) -> None: ...
     def finish(self, exit_code: int = 0) -> None: ...
     def info(self) -> dict: ...
 
@@ -75,16 +90,24 @@ class _FinishOnExit:
 class NullLogger(_FinishOnExit):
     """``logger=none``: does nothing and never imports wandb."""
 
+    wants_media = False
+
     def log(self, metrics: dict, step: int) -> None:
         pass
 
     def summary(self, values: dict) -> None:
         pass
 
-    def log_image(self, key: str, path: str | Path) -> None:
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None:
         pass
 
-    def log_table(self, key: str, df: pandas.DataFrame) -> None:
+    def log_table(self, key: str, df: pandas.DataFrame, step: int | None = None) -> None:
+        pass
+
+    def log_boxes(self, key: str, panels: list[BoxPanel], class_labels: dict[int, str], step: int) -> None:
+        pass
+
+    def log_checkpoint(self, path: Path, result: dict) -> None:
         pass
 
     def finish(self, exit_code: int = 0) -> None:
@@ -109,11 +132,14 @@ class WandbLogger(_FinishOnExit):
         job_type: str,
         tags: list[str],
         config: dict,
+        log_checkpoint: bool = False,
     ) -> None:
         import wandb
 
         self._wandb = wandb
         self.mode = mode
+        self.wants_media = mode != "disabled"
+        self.log_checkpoints = log_checkpoint
         self.output_dir = Path(output_dir).absolute()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         run_id = None if mode == "disabled" else _persistent_run_id(self.output_dir / "wandb_id.txt")
@@ -132,21 +158,58 @@ class WandbLogger(_FinishOnExit):
             settings=_wandb_settings(wandb),
         )
         self._finished = False
+        self.run.define_metric(STEP, hidden=True)
+        for pattern in ("train/*", "val/*"):
+            self.run.define_metric(pattern, step_metric=STEP)
+        for key in BEST:
+            self.run.define_metric(key, step_metric=STEP, summary="max,last")
 
     def log(self, metrics: dict, step: int) -> None:
-        # W&B drops (with a warning) rows whose step is below the run's current step.
-        self.run.log(dict(metrics), step=int(step))
+        # W&B drops (with a warning) rows whose step is below the run's current step; rows logged at the
+        # same step are merged into one.
+        self.run.log({**metrics, STEP: int(step)}, step=int(step))
 
     def summary(self, values: dict) -> None:
         self.run.summary.update(dict(values))
 
-    def log_image(self, key: str, path: str | Path) -> None:
-        # commit=False: attach to the current step; a committing log() would advance W&B's step and
-        # make the next log(step=...) look like it went backwards (and be dropped).
-        self.run.log({key: self._wandb.Image(str(path))}, commit=False)
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None:
+        from PIL import Image
 
-    def log_table(self, key: str, df: pandas.DataFrame) -> None:
-        self.run.log({key: self._wandb.Table(dataframe=df)}, commit=False)
+        with Image.open(path) as picture:  # read now: the file may be a temporary one
+            self._log_media({key: self._wandb.Image(picture.convert("RGB"))}, step)
+
+    def log_table(self, key: str, df: pandas.DataFrame, step: int | None = None) -> None:
+        self._log_media({key: self._wandb.Table(dataframe=df)}, step)
+
+    def _log_media(self, row: dict, step: int | None) -> None:
+        if step is not None:
+            self.log(row, step=step)
+        else:
+            # commit=False: attach to the current step; a committing log() would advance W&B's step and
+            # make the next log(step=...) look like it went backwards (and be dropped).
+            self.run.log(row, commit=False)
+
+    def log_boxes(self, key: str, panels: list[BoxPanel], class_labels: dict[int, str], step: int) -> None:
+        """One ``wandb.Image`` per panel, with its ground-truth and predicted boxes as two toggleable layers."""
+        labels = {int(k): str(v) for k, v in class_labels.items()}
+        images = [self._wandb.Image(p.image, caption=p.caption, boxes={
+            "ground_truth": {"box_data": p.gt_boxes, "class_labels": labels},
+            "predictions": {"box_data": p.pred_boxes, "class_labels": labels}}) for p in panels]
+        self.log({key: images}, step=step)
+
+    def log_checkpoint(self, path: Path, result: dict) -> None:
+        """With ``logger.log_checkpoint=true``: the job's final checkpoint as artifact ``model-<run id>`` (type
+        ``model``, aliases ``latest`` and ``step-N``), its variant, step and metrics in the metadata;
+        ``model.init_from=wandb:ENTITY/PROJECT/model-<run id>:latest`` starts from it."""
+        if not self.log_checkpoints or self.mode == "disabled":
+            return
+        step = int(result.get("steps") or 0)
+        metadata = {"variant": result.get("variant"), "axes": result.get("axes"), "seed": result.get("seed"),
+                    "step": step, "run_key": result.get("run_key"), **(result.get("metrics") or {})}
+        artifact = self._wandb.Artifact(f"model-{self.run.id}", type="model", metadata=metadata,
+                                        description=f"ablate checkpoint: {result.get('variant')}, step {step}")
+        artifact.add_file(str(path), name=Path(path).name)
+        self.run.log_artifact(artifact, aliases=["latest", f"step-{step}"])
 
     def finish(self, exit_code: int = 0) -> None:
         """Finish the run; a non-zero ``exit_code`` marks it failed. Safe to call twice."""
@@ -164,9 +227,12 @@ class WandbLogger(_FinishOnExit):
             log.warning("wandb teardown failed: %s", e)
 
     def info(self) -> dict:
+        """Where the run is: ``url`` online (None offline), ``dir`` its local folder."""
         if self.mode == "disabled":
             return {"mode": "disabled", "id": None, "dir": None}
-        return {"mode": self.mode, "id": self.run.id, "dir": str(self.output_dir / "wandb")}
+        url = self.run.url if self.mode == "online" else None
+        return {"mode": self.mode, "id": self.run.id, "dir": str(self.output_dir / "wandb"), "url": url,
+                "project": self.run.project, "entity": self.run.entity or None, "group": self.run.group or None}
 
 
 def build_logger(
@@ -177,6 +243,7 @@ def build_logger(
     name: str,
     group: str | None,
     job_type: str = "train",
+    tags: list[str] | tuple[str, ...] = (),
 ) -> Logger:
     """Build the job's logger from the ``logger`` config group.
 
@@ -188,6 +255,7 @@ def build_logger(
         name: run name (the override string).
         group: default group (the sweep folder's name); ``cfg.group`` wins when set.
         job_type: ``train`` | ``eval`` | ``report``.
+        tags: added to ``cfg.tags`` (e.g. ``axis_tags(axes)``).
     """
     logger_name, mode = LoggerName(cfg.name), WandbMode(cfg.mode)  # the schema has checked both
     if logger_name is LoggerName.none:
@@ -200,9 +268,15 @@ def build_logger(
         group=cfg.group or group,
         name=name,
         job_type=job_type,
-        tags=[str(t) for t in (cfg.tags or [])],
+        tags=list(dict.fromkeys([*(str(t) for t in (cfg.tags or [])), *tags])),
         config=_plain_config(config),
+        log_checkpoint=bool(getattr(cfg, "log_checkpoint", False)),
     )
+
+
+def axis_tags(axes: dict[str, Any]) -> list[str]:
+    """``csq=full``, ``proj=diagonal``, … : the ablation axes as W&B tags (filters; grouping uses the config)."""
+    return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in axes.items()]
 
 
 def _persistent_run_id(id_file: Path) -> str:
@@ -222,18 +296,22 @@ def _persistent_run_id(id_file: Path) -> str:
 def _wandb_settings(wandb: Any) -> Any:
     """Quiet, thread-only W&B settings, keeping only the fields this wandb version knows.
 
+    The console is captured (the run's ``output.log``); system metrics are sampled only where there is a GPU
+    to watch (on CPU they would add a sampler process and say little), or as ``WANDB_X_DISABLE_STATS`` says.
+
     Settings forbid unknown fields, and names move between versions: ``start_method`` (needed with
     joblib/loky launchers on old wandb) no longer exists in 0.31, where passing it raises.
     """
     wanted: dict[str, Any] = {
         "start_method": "thread",
-        "console": "off",  # Hydra already captures the job's log
+        "console": "wrap",
         "silent": True,
-        "x_disable_stats": True,  # no system-metrics sampler
         # The default ("return_previous") hands a new job the previous job's unfinished run in a
         # sequential multirun; finishing it is the lesser evil.
         "reinit": "finish_previous" if _version(wandb.__version__) >= (0, 19, 10) else True,
     }
+    if "WANDB_X_DISABLE_STATS" not in os.environ:  # an explicit setting would override the user's variable
+        wanted["x_disable_stats"] = not _gpu_present()
     fields = getattr(type(wandb.Settings()), "model_fields", None)
     if fields is not None:
         wanted = {k: v for k, v in wanted.items() if k in fields}
@@ -246,6 +324,12 @@ def _wandb_settings(wandb: Any) -> Any:
         except Exception:
             log.debug("wandb %s has no setting %r", wandb.__version__, key)
     return wandb.Settings(**settings)
+
+
+def _gpu_present() -> bool:
+    import torch  # WandbLogger only: logger=none never imports torch
+
+    return torch.cuda.is_available()
 
 
 def _version(text: str) -> tuple[int, ...]:
