@@ -17,6 +17,10 @@ class Choice(str, Enum):
     def __str__(self) -> str:
         return str(self.value)
 
+    @classmethod
+    def _missing_(cls, value: object) -> None:
+        raise ValueError(f"{value!r} is not one of: {', '.join(m.value for m in cls)}")
+
 
 class Registry(Generic[T]):
     """Maps a config choice (``csq=C``) to the class that implements it."""
