@@ -53,7 +53,9 @@ def attention_for_image(model: torch.nn.Module, val_ds, index: int, layer: int =
     if not 0 <= index < len(val_ds):
         raise IndexError(f"--image {index}: the validation set has {len(val_ds)} images (0…{len(val_ds) - 1})")
     image, target = val_ds[index]
-    out = model([image], return_attention=True)
+    out = model([image.to(next(model.parameters()).device)], return_attention=True)
+    out = {"pred_boxes": out["pred_boxes"].float().cpu(),
+           "attention": [{k: v.float().cpu() for k, v in m.items()} for m in out["attention"]]}
     h, w = image.shape[-2:]
     scale = torch.tensor([w, h, w, h])
     gt = box_convert(target["boxes"], "cxcywh", "xyxy") * scale

@@ -41,32 +41,20 @@ class EvalMedia:
                                       step=step)
             if final and self.indices:
                 with tempfile.TemporaryDirectory() as tmp:
-                    path = attention_figure(model, self.val_ds, self.indices[0], self.device, Path(tmp) / "a.png")
+                    path = attention_figure(model, self.val_ds, self.indices[0], Path(tmp) / "a.png")
                     self.logger.log_image("val/attention", path, step=step)
         except Exception as e:  # noqa: BLE001 - see the docstring
             log.warning("W&B media not logged at step %d: %s: %s", step, type(e).__name__, e)
 
 
-def attention_figure(model: Any, dataset: Any, index: int, device: Any, path: Path) -> Path:
+def attention_figure(model: Any, dataset: Any, index: int, path: Path) -> Path:
     """Per-head spatial / content / combined cross-attention maps of the last decoder layer, for the query whose
-    box best overlaps the image's largest ground-truth box (one forward pass on one image)."""
-    import torch
-    from torchvision.ops import box_convert, box_iou
+    box best overlaps the image's largest ground-truth box (one forward pass on one image); the drawing of
+    ``python -m ablate.attention``."""
+    from ablate.attention.draw import draw_attention
+    from ablate.attention.run import attention_for_image
 
-    from ablate.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from ablate.report.attention import draw_attention, maps_for_query
-
-    image, target = dataset[index]
-    with torch.no_grad():
-        out = model([image.to(device)], return_attention=True)
-    h, w = image.shape[-2:]
-    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
-    gt = box_convert(torch.as_tensor(target["boxes"]).float(), "cxcywh", "xyxy") * scale
-    largest = int(((gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])).argmax())
-    pred = box_convert(out["pred_boxes"][0].float().cpu(), "cxcywh", "xyxy") * scale
-    query = int(box_iou(gt[largest : largest + 1], pred)[0].argmax())
-    maps = {k: v.float().cpu() for k, v in maps_for_query(out["attention"][-1], 0, query).items()}
-    picture = (image.cpu().float() * torch.tensor(IMAGENET_STD)[:, None, None]
-               + torch.tensor(IMAGENET_MEAN)[:, None, None]).clamp(0, 1)
-    title = f"image {target['image_id']}, last decoder layer, query {query} (best match to the largest box)"
-    return draw_attention(picture, gt[largest][None], maps, path, title=title)
+    a = attention_for_image(model, dataset, index)
+    title = f"image {index}, last decoder layer, query {a['query']} (best match to the largest box)"
+    maps = {k: a[k] for k in ("spatial", "content", "combined") if k in a}
+    return draw_attention(a["picture"], a["gt_box"], maps, path, title=title, pred_box=a["pred_box"])
