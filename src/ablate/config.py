@@ -176,9 +176,11 @@ def variant_label(axes: dict[str, Any]) -> str:
                     for k, v in axes.items() if k in ("csq", "proj", "ref", "focal", "offset"))
 
 
-# Keys that never change the trained model: where it is written, how it is logged, how often it is evaluated.
+# Keys that never change the trained weights (tests/engine/test_eval_rng.py trains with each changed): where it
+# is written, how it is logged and evaluated. Not train.num_threads (CPU reductions round differently) nor
+# data.num_workers (workers draw augmentations from their own RNG). train.device is the hardware, like the CPU model.
 _KEY_EXCLUDE = ("logger", "name", "eval.every", "eval.backend", "eval.batch_size", "train.log_every",
-                "train.checkpoint_every", "train.resume", "train.num_threads", "train.device", "data.num_workers")
+                "train.checkpoint_every", "train.resume", "train.device")
 
 
 def effective_config(cfg: DictConfig) -> dict[str, Any]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+from collections.abc import Iterator
+
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -32,14 +37,28 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, focal
     return detections
 
 
+@contextlib.contextmanager
+def preserved_rng(device: torch.device) -> Iterator[None]:
+    """Run the body with the global RNGs (torch CPU and CUDA, numpy, random) put back afterwards, so an
+    evaluation in the middle of training (the validation transforms draw from torch's RNG) leaves the
+    training's augmentation stream, and so the trained weights, as they would be without it."""
+    py, npy = random.getstate(), np.random.get_state()
+    cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda" if cuda else None):
+        yield
+    random.setstate(py)
+    np.random.set_state(npy)
+
+
 def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device, d: Dist, *, focal: bool,
              top_k: int, backend: str, valid_classes: torch.Tensor | None, amp: bool = False,
              progress: bool = True) -> tuple[dict[str, float], list[dict]]:
     """Stats (AP … ARl as fractions), computed on rank 0 and returned on every rank, and all detections (rank 0;
     ``[]`` on the other ranks). Every validation image is counted once, whatever the world size."""
     broadcast_buffers(model, d)
-    local = predict(model, loader, device, focal=focal, top_k=top_k, valid_classes=valid_classes, amp=amp,
-                    progress=progress)
+    with preserved_rng(device):
+        local = predict(model, loader, device, focal=focal, top_k=top_k, valid_classes=valid_classes, amp=amp,
+                        progress=progress)
     detections: list[dict] = []
     owner: dict[int, int] = {}
     for rank, part in enumerate(gather_to_main(local, d)):  # an image on two ranks (sampler padding) counts once
