@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.config import ConfigError, config_key, effective_config, model_axes, validate, variant_label
 from ablate.engine.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
+from ablate.engine.devices import device_problem
 from ablate.engine.distributed import broadcast_object, cleanup, export_submitit_env, init_distributed
 from ablate.engine.train import Diverged, Preempted, resolve_device, train
 from ablate.models.builder import build_model, count_parameters
@@ -129,6 +130,8 @@ def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, s
         return previous
     try:
         validate(cfg)
+        if (problem := device_problem(cfg.train.device)) is not None:  # here: on the machine that runs the job
+            raise ConfigError(problem)
     except ConfigError as e:
         # recorded, so a multirun's report lists the job as failed with the reason, not as missing
         log.error("job failed: %s (%s)", e, files.result)
@@ -188,9 +191,10 @@ def _run_job(cfg: DictConfig, files: RunFiles, *, overrides: list[str] | None, s
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
         seed_everything(int(cfg.train.seed) + d.rank)
-        from ablate.data import build_datasets
+        from ablate.data import build_datasets, check_num_classes
 
-        train_ds, val_ds = build_datasets(cfg.data)
+        train_ds, val_ds = build_datasets(cfg.data, max_resolution=cfg.model.max_resolution)
+        check_num_classes(cfg.model.num_classes, train_ds)
         try:
             model = build_model(cfg, num_classes=train_ds.num_classes)
         except (ValueError, RuntimeError) as e:  # sizes or weights the architecture cannot take

@@ -17,6 +17,8 @@ from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from ablate.config_keys import nan_key, unknown_key
+from ablate.data.checks import data_config_problem
 from ablate.data.config import DataConfig
 from ablate.engine.config import EvalConfig, TrainConfig
 from ablate.losses.config import LossConfig
@@ -110,6 +112,9 @@ CHOICES = {
 
 def validate(cfg: DictConfig) -> None:
     """Reject impossible values and combinations, naming the key and the reason."""
+    for problem in (unknown_key(cfg, Config), nan_key(cfg)):  # a typo'd '+' key; NaN passes every comparison
+        if problem is not None:
+            raise ConfigError(problem)
     for axis, registry in (("csq", SPATIAL_QUERIES), ("proj", PROJECTIONS), ("ref", REFERENCE_POINTS)):
         if cfg[axis].name not in registry:
             raise ConfigError(f"{axis}={cfg[axis].name!r} is unknown; valid choices: {', '.join(registry.names())}")
@@ -148,8 +153,8 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 1")
     if m.backbone.name == "tiny" and (not m.backbone.widths or min(m.backbone.widths) < 1):
         raise ConfigError(f"model.backbone.widths={list(m.backbone.widths)} must be a non-empty list of stage widths ≥ 1")
-    if cfg.data.name == "coco" and not cfg.data.root and not (cfg.data.train_ann and cfg.data.val_ann):
-        raise ConfigError("data=coco needs data.root=DIR (a folder in COCO-2017 layout) or explicit data.*_ann paths")
+    if (problem := data_config_problem(cfg.data)) is not None:
+        raise ConfigError(problem)
 
 
 def model_axes(cfg: DictConfig) -> dict[str, Any]:

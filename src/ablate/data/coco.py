@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import os
+import stat
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -50,12 +51,15 @@ class CocoDetection(Dataset):
         *,
         cache_images: bool = False,
         max_cache_bytes: int | None = None,
+        max_category_id: int | None = None,
+        allow_outside_images: bool = False,
     ) -> None:
         self.image_dir = Path(image_dir)
         self.ann_file = Path(ann_file)
         if not self.image_dir.is_dir():
             raise DataError(f"image folder not found: {self.image_dir}")
-        data = load_coco_json(self.ann_file)
+        self._json_options = {"max_category_id": max_category_id, "allow_outside_images": allow_outside_images}
+        data = load_coco_json(self.ann_file, **self._json_options)
         if not data["images"]:
             raise DataError(f"{self.ann_file}: no images, the data set is empty")
         self.transforms = transforms if transforms is not None else v2.Compose(finishing_steps())
@@ -75,6 +79,11 @@ class CocoDetection(Dataset):
         self._cache_offsets: np.ndarray | None = None
         if cache_images:
             self._fill_cache(max_cache_bytes)
+
+    @property
+    def image_sizes(self) -> np.ndarray:
+        """(N, 2) int64 array of every image's (height, width), as the annotation file gives them."""
+        return self._sizes
 
     @property
     def num_classes(self) -> int:
@@ -119,7 +128,7 @@ class CocoDetection(Dataset):
     @cached_property
     def coco(self) -> COCO:
         """pycocotools ground truth for evaluation, in original image coordinates."""
-        data = load_coco_json(self.ann_file)
+        data = load_coco_json(self.ann_file, **self._json_options)
         annotations = []
         for ann in data["annotations"]:
             image = self._image_by_id(ann["image_id"])
@@ -161,17 +170,28 @@ class CocoDetection(Dataset):
         return {image_id: i for i, image_id in enumerate(self.image_ids)}
 
     def _check_files_exist(self) -> None:
-        # One directory listing instead of a stat per file: COCO train has 118k images.
-        present = {entry.name for entry in os.scandir(self.image_dir)}
-        missing = [
-            name
-            for name in self._files
-            if name not in present and ("/" not in name or not (self.image_dir / name).is_file())
-        ]
+        # One directory listing instead of a stat per file: COCO train has 118k images. is_file() follows
+        # symlinks and is False for a FIFO, a device or a folder: only regular files are ever opened.
+        entries = {entry.name: entry for entry in os.scandir(self.image_dir)}
+
+        def regular(name: str) -> bool | None:  # None: not there at all
+            if "/" not in name:
+                return entries[name].is_file() if name in entries else None
+            path = self.image_dir / name
+            return path.is_file() if path.exists() else None
+
+        found = {name: regular(name) for name in self._files}
+        missing = [name for name, ok in found.items() if ok is None]
         if missing:
             raise DataError(
                 f"{self.image_dir}: {len(missing)} of {len(self._files)} image files listed in "
                 f"{self.ann_file.name} are missing, e.g. {', '.join(missing[:5])}"
+            )
+        irregular = [name for name, ok in found.items() if not ok]
+        if irregular:
+            raise DataError(
+                f"{self.image_dir}: {len(irregular)} image entries of {self.ann_file.name} are not regular files "
+                f"(a FIFO, device or folder), e.g. {', '.join(irregular[:5])}"
             )
 
     def _build_targets(self, annotations: list[dict[str, Any]]) -> None:
@@ -211,7 +231,7 @@ class CocoDetection(Dataset):
     def _decode(self, index: int) -> torch.Tensor:
         path = self.image_dir / self._files[index]
         try:
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(_read_regular_file(path))) as img:
                 pixels = _to_rgb_array(img)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise DataError(f"cannot decode image {path}: {err}") from err
@@ -244,6 +264,16 @@ class CocoDetection(Dataset):
             for i in progress:
                 cache[offsets[i] : offsets[i] + sizes[i]] = self._decode(i).reshape(-1)
         self._cache, self._cache_offsets = cache, offsets
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, refusing anything but a regular file without blocking on it (a FIFO put in
+    place of an image after the start-up check would otherwise hang the loader)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return fh.read()
 
 
 def _clip_xywh(bbox: list[float], width: int, height: int) -> list[float] | None:

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 BACKENDS = ("pycocotools", "faster_coco_eval")
-# Stats over the "all" area range: COCO gives -1 for them only when there is no GT at all.
-_ALL_AREA_STATS = frozenset({"AP", "AP50", "AP75", "AR1", "AR10", "AR100"})
 
 
 def evaluate_detections(
@@ -49,8 +47,8 @@ def evaluate_detections(
 
     Returns:
         ``{name: value}``. A stat whose area range has no GT box (COCO's ``-1``, e.g. ``APs`` on a
-        set without small objects) is ``float("nan")``, not 0, so means over runs stay honest.
-        ``AP``/``AP50``/``AP75``/``AR*`` over all areas are always real numbers (0.0 if there is no GT).
+        set without small objects, or every stat when the ground truth has no boxes at all) is
+        ``float("nan")``, not 0: COCO's answer is undefined, and means over runs stay honest.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown COCO eval backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -88,11 +86,10 @@ def evaluate_detections(
     stats: dict[str, float] = {}
     for name, value in zip(STAT_NAMES, list(coco_eval.stats)[: len(STAT_NAMES)]):
         value = float(value)
-        if value < 0:  # COCO's "no GT in this range" marker
-            value = 0.0 if name in _ALL_AREA_STATS else math.nan
-        stats[name] = value
-    if not dataset.get("annotations"):
-        log.warning("COCO ground truth has no annotations: AP and AR reported as 0.0")
+        stats[name] = math.nan if value < 0 else value  # COCO's -1: "no GT in this range", undefined
+    if math.isnan(stats["AP"]):
+        log.warning("the COCO ground truth has no boxes to evaluate against: AP and AR are undefined (NaN, "
+                    "null in result.json), not 0")
     return stats
 
 

@@ -37,8 +37,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model.init_from: no such file {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's message would suggest weights_only=False, i.e. running the file's code
+        raise ValueError(f"model.init_from={path} is not a checkpoint that loads safely (only tensors and plain "
+                         f"containers are read): {type(e).__name__}") from None
+    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+    if not (isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values())):
+        raise ValueError(f"model.init_from={path} holds no model state dict (name → tensor)")
+    return state
 
 
 def load_pretrained(model: nn.Module, state: dict[str, Tensor], *, allow_missing_prefixes: tuple[str, ...] = ()
