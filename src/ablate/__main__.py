@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.callbacks import sweep_failures
 from ablate.config import ConfigError, config_dir, register_schema
 from ablate.engine.distributed import Dist, broadcast_object, cleanup, init_distributed
+from ablate.runs.guard import LaunchRefused, check_launch
 
 log = logging.getLogger("ablate")
 
@@ -80,6 +81,11 @@ def main() -> None:
     # Hydra would print a traceback and exit 1; let the error reach us so known ones get one clear line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        finished = check_launch(sys.argv[1:])  # before Hydra writes into a job folder
+        if finished is not None:
+            print(f"{finished.get('output_dir')} is already {finished['status']} with this config: nothing to run "
+                  "(see its result.json)")
+            return
         app()
         failed = sweep_failures()
         if failed:
@@ -113,6 +119,8 @@ def explain(e: BaseException) -> tuple[int, str] | None:
     from ablate.engine.checkpoint import CheckpointMismatch
     from ablate.engine.train import Diverged, Preempted
 
+    if isinstance(e, LaunchRefused):
+        return e.code, str(e)
     if isinstance(e, ConfigError):
         return 2, f"config error: {e}"
     if isinstance(e, DataError):
