@@ -39,8 +39,7 @@ class CocoDetection(Dataset):
     """Images and boxes of a COCO file, cleaned for training.
 
     Crowd boxes are left out of the targets, boxes are clipped to the image and those left empty dropped;
-    targets carry the file's own category ids. ``coco`` is the ground truth for evaluation: the same clipping
-    and dropping, crowd boxes kept.
+    targets carry the file's own category ids. ``coco`` is the ground truth for evaluation: the file as given.
     """
 
     def __init__(
@@ -127,24 +126,14 @@ class CocoDetection(Dataset):
 
     @cached_property
     def coco(self) -> COCO:
-        """pycocotools ground truth for evaluation, in original image coordinates."""
+        """pycocotools ground truth for evaluation: the annotation file as given (boxes neither clipped nor
+        dropped, crowd kept), so plain pycocotools on ``detections.json`` and this file gives the reported AP.
+        Only the fields COCOeval reads and a file may lack get COCO's defaults: ``iscrowd`` 0, ``area`` w·h."""
         data = load_coco_json(self.ann_file, **self._json_options)
-        annotations = []
-        for ann in data["annotations"]:
-            image = self._image_by_id(ann["image_id"])
-            box = _clip_xywh(ann["bbox"], image["width"], image["height"])
-            if box is None:
-                continue
-            x1, y1, x2, y2 = box
-            # COCOeval reads iscrowd and area of every ground-truth box.
-            annotations.append(
-                {
-                    **ann,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "iscrowd": int(ann.get("iscrowd", 0)),
-                    "area": ann.get("area", (x2 - x1) * (y2 - y1)),
-                }
-            )
+        annotations = [
+            {**ann, "iscrowd": int(ann.get("iscrowd", 0)), "area": ann.get("area", ann["bbox"][2] * ann["bbox"][3])}
+            for ann in data["annotations"]
+        ]
         coco = COCO()
         coco.dataset = {
             "info": data.get("info", {}),
@@ -160,10 +149,6 @@ class CocoDetection(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         # Workers need neither the evaluation index nor its memory.
         return {k: v for k, v in self.__dict__.items() if k != "coco"}
-
-    def _image_by_id(self, image_id: int) -> dict[str, int]:
-        index = self._index_of[image_id]
-        return {"height": int(self._sizes[index][0]), "width": int(self._sizes[index][1])}
 
     @cached_property
     def _index_of(self) -> dict[int, int]:
