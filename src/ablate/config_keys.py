@@ -3,8 +3,11 @@ a new setting) and no NaN anywhere."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import math
+import typing
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -13,24 +16,30 @@ from omegaconf import DictConfig, OmegaConf
 def unknown_key(cfg: DictConfig, schema: type) -> str | None:
     """The first key of ``cfg`` (outside ``hydra``) that the dataclass ``schema`` does not define, said in one
     line with the closest known key; else None."""
-    return _unknown(OmegaConf.to_container(cfg, resolve=False), OmegaConf.structured(schema), "")
+    return _unknown(OmegaConf.to_container(cfg, resolve=False), _tree(schema), "")
 
 
-def _unknown(values: Any, schema: Any, prefix: str) -> str | None:
-    if not isinstance(values, dict) or not isinstance(schema, DictConfig):
+@functools.cache
+def _tree(schema: Any) -> dict[str, Any] | None:
+    """{field: subtree} of a dataclass (None for a leaf or a free-form mapping), read once per schema."""
+    if not dataclasses.is_dataclass(schema):
         return None
-    if OmegaConf.get_type(schema) is dict:  # a free-form mapping: any key is fine
+    hints = typing.get_type_hints(schema)
+    return {f.name: _tree(hints[f.name]) for f in dataclasses.fields(schema)}
+
+
+def _unknown(values: Any, tree: dict[str, Any] | None, prefix: str) -> str | None:
+    if not isinstance(values, dict) or tree is None:
         return None
-    known = list(schema.keys())
     for key, value in values.items():
         if prefix == "" and key == "hydra":
             continue
         path = f"{prefix}{key}"
-        if key not in known:
-            close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+        if key not in tree:
+            close = difflib.get_close_matches(str(key), list(tree), n=1)
             hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
             return f"{path} is not a config key{hint}; '+' adds keys only where the schema has a place for them"
-        problem = _unknown(value, schema._get_node(key), f"{path}.")
+        problem = _unknown(value, tree[key], f"{path}.")
         if problem:
             return problem
     return None

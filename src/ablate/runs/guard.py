@@ -66,17 +66,13 @@ def _job_folders(overrides: list[str], config_name: str, multirun: bool) -> list
     register_schema()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        # the mode as Hydra decides it (hydra._internal.utils._run_app): -m, else hydra.mode, else a run
-        mode = loader.load_configuration(config_name, overrides, run_mode=RunMode.MULTIRUN,
-                                         validate_sweep_overrides=False).hydra.mode
-        multirun = multirun or mode == RunMode.MULTIRUN
-        overrides = [*overrides, f"hydra.mode={'MULTIRUN' if multirun else 'RUN'}"] if mode is None or multirun \
-            else overrides
-        if not multirun:
-            cfg = loader.load_configuration(config_name, overrides, run_mode=RunMode.RUN)
-            folder = Path(str(cfg.hydra.run.dir))
-            return [(folder, cfg, "")] if folder.is_dir() else []
-        master = loader.load_configuration(config_name, overrides, run_mode=RunMode.MULTIRUN)
+        # the mode as Hydra decides it (hydra._internal.utils._run_app): -m, else hydra.mode, else a run; a run
+        # has no sweep overrides, so this one composition is also its config
+        master = loader.load_configuration(config_name, overrides, run_mode=RunMode.MULTIRUN,
+                                           validate_sweep_overrides=False)
+        if not (multirun or master.hydra.mode == RunMode.MULTIRUN):
+            folder = Path(str(master.hydra.run.dir))
+            return [(folder, master, "")] if folder.is_dir() else []
         sweep_dir = Path(str(master.hydra.sweep.dir))
         if not sweep_dir.is_dir() or master.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
             return []  # a new sweep folder: nothing in it to protect
