@@ -35,12 +35,16 @@ def app(cfg: DictConfig) -> float | None:
     sweep_dir = Path(hc.sweep.dir).absolute() if hc.mode == RunMode.MULTIRUN else None
     try:
         result = run_job(cfg, hc.runtime.output_dir, overrides=list(hc.overrides.task), sweep_dir=sweep_dir)
-    except Exception:
+    except Exception as e:
         if sweep_dir is None:
             raise
         # Hydra's sweepers stop before the end-of-sweep callbacks when a job raises, which would lose the
         # report; the failure is in the job's result.json, and the sweep's exit status says so (main()).
-        log.exception("job failed (recorded in %s/result.json); the sweep goes on", hc.runtime.output_dir)
+        known = explain(e)
+        if known is not None and known[0] == 2:  # the input's fault: one line, as for a single run
+            log.error("ablate: %s (recorded in %s/result.json); the sweep goes on", known[1], hc.runtime.output_dir)
+        else:
+            log.exception("job failed (recorded in %s/result.json); the sweep goes on", hc.runtime.output_dir)
         return None
     metrics = result.get("metrics") or {}
     if result["status"] == "finished":

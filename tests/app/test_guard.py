@@ -72,3 +72,20 @@ def test_sweep_relaunch_with_another_config_refuses_and_touches_nothing(tmp_path
     assert "(job #0 of the sweep) holds a finished run of another config (data.num_workers: 0 → 1)" in line
     assert "run this config in a new hydra.sweep.dir" in line
     assert snapshot(sweep) == before
+
+
+def test_relaunch_of_another_config_onto_an_unfinished_runs_checkpoint_touches_nothing(tmp_path, cli, explode_at):
+    out = tmp_path / "run"
+    explode_at(3)
+    with pytest.raises(RuntimeError, match="boom"):  # a bug, not an input error: the traceback is shown
+        cli("train.checkpoint_every=0", f"hydra.run.dir={out}")
+    explode_at(None)
+    assert read_result(out)["status"] == "failed" and (out / "checkpoint.pt").is_file()
+    before = snapshot(out)
+    code, err = cli("train.checkpoint_every=0", "train.lr=0.002", f"hydra.run.dir={out}")
+    assert code == 2 and "Traceback" not in err
+    assert "holds the checkpoint of an unfinished run of another config (train.lr: 0.0005 → 0.002)" in err
+    assert snapshot(out) == before  # result.json is not rewritten as failed with the new axes
+    code, err = cli("train.checkpoint_every=0", f"hydra.run.dir={out}")  # its own config resumes it
+    assert code == 0, err[-2000:]
+    assert read_result(out)["status"] == "finished" and read_result(out)["resumed_from"] == 3

@@ -103,16 +103,27 @@ def _check_folder(folder: Path, cfg: DictConfig, label: str, *, single: bool) ->
     if int(os.environ.get("RANK", "0")) == 0 and _locked(folder / ".lock"):  # under torchrun rank 0 holds it
         raise LaunchRefused(f"{where} is being run by another process right now; not starting a second copy "
                             "into the same folder", code=1)
-    previous = RunFiles(folder).read_result()
+    files = RunFiles(folder)
+    previous = files.read_result()
     if not previous or previous.get("status") not in DONE:
-        return None  # unfinished: the job resumes there (its checkpoint is checked against the config)
+        # an unfinished job resumes from its checkpoint: one of another config stays as it is, for its own
+        # config (without Hydra's record of that config, the job itself compares the checkpoint's)
+        if files.latest_checkpoint() is not None and (folder / ".hydra" / "config.yaml").is_file():
+            differing = _differing_keys(folder, cfg, previous or {})
+            if differing:
+                raise LaunchRefused(f"{where} holds the checkpoint of an unfinished run of another config "
+                                    f"({differing}); it is left as it is, to resume with its own config: run "
+                                    f"this config in {_elsewhere(single)}", code=2)
+        return None
     differing = _differing_keys(folder, cfg, previous)
     if differing:
-        elsewhere = ("a new hydra.run.dir (or none, for a fresh folder)" if single
-                     else "a new hydra.sweep.dir")
         raise LaunchRefused(f"{where} holds a {previous['status']} run of another config ({differing}); it is "
-                            f"left as it is: run this config in {elsewhere}", code=2)
+                            f"left as it is: run this config in {_elsewhere(single)}", code=2)
     return previous if single else None
+
+
+def _elsewhere(single: bool) -> str:
+    return "a new hydra.run.dir (or none, for a fresh folder)" if single else "a new hydra.sweep.dir"
 
 
 def _locked(lock: Path) -> bool:
