@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.callbacks import sweep_failures
 from ablate.config import ConfigError, config_dir, register_schema
 from ablate.engine.distributed import Dist, broadcast_object, cleanup, init_distributed
+from ablate.runs.guard import LaunchRefused, check_launch
 
 log = logging.getLogger("ablate")
 
@@ -34,12 +35,16 @@ def app(cfg: DictConfig) -> float | None:
     sweep_dir = Path(hc.sweep.dir).absolute() if hc.mode == RunMode.MULTIRUN else None
     try:
         result = run_job(cfg, hc.runtime.output_dir, overrides=list(hc.overrides.task), sweep_dir=sweep_dir)
-    except Exception:
+    except Exception as e:
         if sweep_dir is None:
             raise
         # Hydra's sweepers stop before the end-of-sweep callbacks when a job raises, which would lose the
         # report; the failure is in the job's result.json, and the sweep's exit status says so (main()).
-        log.exception("job failed (recorded in %s/result.json); the sweep goes on", hc.runtime.output_dir)
+        known = explain(e)
+        if known is not None and known[0] == 2:  # the input's fault: one line, as for a single run
+            log.error("ablate: %s (recorded in %s/result.json); the sweep goes on", known[1], hc.runtime.output_dir)
+        else:
+            log.exception("job failed (recorded in %s/result.json); the sweep goes on", hc.runtime.output_dir)
         return None
     metrics = result.get("metrics") or {}
     if result["status"] == "finished":
@@ -80,6 +85,11 @@ def main() -> None:
     # Hydra would print a traceback and exit 1; let the error reach us so known ones get one clear line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        finished = check_launch(sys.argv[1:])  # before Hydra writes into a job folder
+        if finished is not None:
+            print(f"{finished.get('output_dir')} is already {finished['status']} with this config: nothing to run "
+                  "(see its result.json)")
+            return
         app()
         failed = sweep_failures()
         if failed:
@@ -115,6 +125,8 @@ def explain(e: BaseException) -> tuple[int, str] | None:
     from ablate.engine.train import Diverged
     from ablate.engine.weights import WeightsError
 
+    if isinstance(e, LaunchRefused):
+        return e.code, str(e)
     if isinstance(e, ConfigError):
         return 2, f"config error: {e}"
     if isinstance(e, DataError):

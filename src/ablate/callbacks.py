@@ -27,6 +27,13 @@ def count_failed(sweep_dir: Path) -> int:
 
 
 class SweepReport(Callback):
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _failed_jobs
+        _failed_jobs = 0  # a launch in the same process as an earlier sweep (tests, notebooks) starts clean
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.on_run_start(config)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _failed_jobs
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -17,6 +17,8 @@ from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from ablate.config_keys import nan_key, unknown_key
+from ablate.data.checks import data_config_problem
 from ablate.data.config import DataConfig
 from ablate.engine.config import EvalConfig, TrainConfig
 from ablate.help import register_help_resolver
@@ -106,6 +108,9 @@ NON_NEGATIVE = ("train.weight_decay", "train.warmup_steps", "eval.every",
 def validate(cfg: DictConfig) -> None:
     """Reject impossible values and combinations, naming the key and the reason. Choices with a fixed set of
     values (backends, logger, data set, backbone, precision) are Enum fields: composition has checked them."""
+    for problem in (unknown_key(cfg, Config), nan_key(cfg)):  # a typo'd '+' key; NaN passes every comparison
+        if problem is not None:
+            raise ConfigError(problem)
     for axis, registry in (("csq", SPATIAL_QUERIES), ("proj", PROJECTIONS), ("ref", REFERENCE_POINTS)):
         if cfg[axis].name not in registry:
             raise ConfigError(f"{axis}={cfg[axis].name!r} is unknown; valid choices: {', '.join(registry.names())}")
@@ -142,8 +147,8 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={OmegaConf.select(cfg, key)} must be ≥ 1")
     if m.backbone.name == "tiny" and (not m.backbone.widths or min(m.backbone.widths) < 1):
         raise ConfigError(f"model.backbone.widths={list(m.backbone.widths)} must be a non-empty list of stage widths ≥ 1")
-    if cfg.data.name == "coco" and not cfg.data.root and not (cfg.data.train_ann and cfg.data.val_ann):
-        raise ConfigError("data=coco needs data.root=DIR (a folder in COCO-2017 layout) or explicit data.*_ann paths")
+    if (problem := data_config_problem(cfg.data)) is not None:
+        raise ConfigError(problem)
 
 
 def model_axes(cfg: DictConfig) -> dict[str, Any]:
@@ -188,9 +193,11 @@ def axis_labels(axes: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-# Keys that never change the trained model: where it is written, how it is logged, how often it is evaluated.
+# Keys that never change the trained weights (tests/engine/test_eval_rng.py trains with each changed): where it
+# is written, how it is logged and evaluated. Not train.num_threads (CPU reductions round differently) nor
+# data.num_workers (workers draw augmentations from their own RNG). train.device is the hardware, like the CPU model.
 _KEY_EXCLUDE = ("logger", "name", "eval.every", "eval.backend", "eval.batch_size", "train.log_every",
-                "train.checkpoint_every", "train.resume", "train.num_threads", "train.device", "data.num_workers")
+                "train.checkpoint_every", "train.resume", "train.device")
 
 
 def effective_config(cfg: DictConfig) -> dict[str, Any]:

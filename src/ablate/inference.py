@@ -180,6 +180,8 @@ def from_run(run: str | Path, *, device: str | torch.device = "cpu") -> Predicto
     # the checkpoint holds every weight: never re-read the files it was initialised from
     cfg.model.init_from = None
     cfg.model.backbone.weights = None
+    for key, value in ckpt.get("input_size", {}).items():  # the sizes evaluation used (data.resolution=auto)
+        cfg.data[key] = value
     model = build_model(cfg, num_classes=num_classes)
     try:
         model.load_state_dict(state, strict=True)

@@ -16,12 +16,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ablate.config import ConfigError
-from ablate.data import CocoDetection, build_datasets, build_loader
+from ablate.data import CocoDetection, build_datasets, build_loader, check_num_classes
 from ablate.engine import weights
 from ablate.engine.checkpoint import restore, save_checkpoint, snapshot
 from ablate.engine.config import EvalConfig, TrainConfig
+from ablate.engine.devices import device_problem
 from ablate.engine.distributed import Dist
-from ablate.engine.evaluate import Evaluation, evaluate
+from ablate.engine.evaluate import Evaluation, evaluate, preserved_rng
 from ablate.engine.optim import build_optimizer, build_scheduler, total_steps
 from ablate.engine.train import Hooks, Trainer, TrainState, fit, note_step
 from ablate.losses import build_criterion
@@ -42,12 +43,12 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``train.device`` on this machine (``auto``: CUDA where there is one); a device it lacks is a ConfigError."""
+    if (problem := device_problem(name)) is not None:
+        raise ConfigError(problem)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name} but CUDA is not available (use train.device=auto or cpu)")
-    return device
+    return torch.device(name)
 
 
 @dataclass
@@ -80,7 +81,8 @@ class Job:
         if self.dist.is_main and self.trainer is not None:
             categories = [{"id": i, "name": self.train_ds.category_names[i]} for i in self.train_ds.category_ids]
             # the data set's categories travel with the weights: ablate.from_run names classes without the data
-            save_checkpoint(self.files, snapshot(self._parts(), state, self.effective) | {"categories": categories})
+            extra = {"categories": categories, "input_size": self.val_ds.input_size}
+            save_checkpoint(self.files, snapshot(self._parts(), state, self.effective) | extra)
 
     def evaluate(self, step: int) -> tuple[dict[str, Any], Evaluation]:
         """COCO stats, detections and per-class AP of the model now; the eval line goes to metrics.jsonl, W&B
@@ -96,7 +98,8 @@ class Job:
             self.files.log_metrics(record)
             self.logger.log({f"val/{k}": v for k, v in ev.stats.items()}, step=step)
             if self.media is not None:
-                self.media.on_eval(self.model, step, ev.per_class, final=step >= total)
+                with preserved_rng(self.device):  # the panel's images must not shift the training RNG either
+                    self.media.on_eval(self.model, step, ev.per_class, final=step >= total)
             log.info(eval_line(step, total, ev.stats, elapsed_s=time.perf_counter() - self._started,
                                steps_done=step - self._first_step))
         return record, ev
@@ -140,7 +143,8 @@ def build_job(cfg: DictConfig, files: RunFiles, d: Dist, device: torch.device, e
     if train.num_threads:
         torch.set_num_threads(train.num_threads)
     seed_everything(train.seed + d.rank)
-    train_ds, val_ds = build_datasets(cfg.data)
+    train_ds, val_ds = build_datasets(cfg.data, max_resolution=cfg.model.max_resolution)
+    check_num_classes(cfg.model.num_classes, train_ds)
     try:
         model = build_model(cfg, num_classes=train_ds.num_classes)
     except (ValueError, RuntimeError) as e:  # sizes or weights the architecture cannot take

@@ -99,12 +99,14 @@ def test_images_of_any_mode_become_rgb(make_coco: MakeCoco) -> None:
     assert all(dataset.load_image(i).shape == (3, 30, 40) for i in range(4))
 
 
-def test_evaluation_ground_truth_keeps_crowd_and_drops_degenerate(make_coco: MakeCoco, capsys) -> None:
+def test_evaluation_ground_truth_is_the_file_as_given(make_coco: MakeCoco, capsys) -> None:
+    # what plain pycocotools reads from the file, so the reported AP can be recomputed from the run's files
     dataset = CocoDetection(*_awkward(make_coco))
     coco = dataset.coco
     assert capsys.readouterr().out == ""  # pycocotools' index printing is silenced
-    assert sorted(coco.anns) == [10, 11, 12, 13]
-    assert coco.anns[11]["iscrowd"] == 1 and coco.anns[12]["bbox"] == [30, 20, 10, 10]
+    assert sorted(coco.anns) == [10, 11, 12, 13, 14, 15, 16]
+    assert coco.anns[11]["iscrowd"] == 1 and coco.anns[12]["bbox"] == [30, 20, 20, 20]
+    assert coco.anns[12]["area"] == 400  # COCO's default for a file without areas: the box's
     assert sorted(coco.getCatIds()) == [7, 42]
 
 

@@ -125,9 +125,13 @@ def test_empty_detections(gt_path, backend):
     assert math.isnan(stats["APs"])  # still "no small GT", as for any other run
 
 
-def test_no_ground_truth_boxes_gives_real_ap():
-    stats = evaluate_detections(make_gt([], n_images=1), [])
-    assert stats["AP"] == 0.0 and stats["AP50"] == 0.0
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_ground_truth_boxes_gives_undefined_ap(backend):
+    # COCO's -1: with nothing to find, precision and recall are undefined, not 0
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [1.0, 1.0, 5.0, 5.0], "score": 0.5}]
+    for detections in ([], dets):
+        stats = evaluate_detections(make_gt([], n_images=1), detections, backend=backend)
+        assert all(math.isnan(v) for v in stats.values()), stats
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

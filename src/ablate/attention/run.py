@@ -33,7 +33,7 @@ def load_job(job_dir: Path):
     if state is None:
         raise FileNotFoundError(f"{job_dir} has no readable checkpoint.pt to draw attention maps from")
     cfg = OmegaConf.load(cfg_path)
-    train_ds, val_ds = build_datasets(cfg.data)
+    train_ds, val_ds = build_datasets(cfg.data, max_resolution=cfg.model.get("max_resolution"))
     model = build_model(cfg, num_classes=train_ds.num_classes)
     model.load_state_dict(state["model"])
     return cfg, model.eval(), val_ds, int(state.get("step", 0))

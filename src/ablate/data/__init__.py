@@ -1,6 +1,6 @@
 """Data layer: COCO-format detection data (real COCO or the synthetic shapes set) for Conditional DETR."""
 
-from .build import build_datasets, build_loader, data_num_classes, default_cache_root
+from .build import build_datasets, build_loader, check_num_classes, data_num_classes, default_cache_root
 from .coco import CocoDetection
 from .coco_json import load_coco_json
 from .collate import EpochSampler, collate
@@ -19,6 +19,7 @@ __all__ = [
     "build_datasets",
     "build_loader",
     "build_transforms",
+    "check_num_classes",
     "collate",
     "data_num_classes",
     "default_cache_root",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -13,9 +14,12 @@ from .coco_json import load_coco_json
 from .collate import EpochSampler, collate
 from .config import DataConfig
 from .errors import DataError
+from .resolution import describe_sizes, fit_sizes
 from .shapes import CATEGORIES as SHAPE_CATEGORIES
 from .shapes import generate_shapes
 from .transforms import build_transforms
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_root() -> Path:
@@ -23,34 +27,54 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("ABLATE_CACHE") or Path.home() / ".cache" / "ablate").expanduser()
 
 
-def build_datasets(cfg: DataConfig) -> tuple[CocoDetection, CocoDetection]:
-    """(train, val) data sets; generates the shapes set on first use."""
+def build_datasets(cfg: DataConfig, *, max_resolution: int | None = None) -> tuple[CocoDetection, CocoDetection]:
+    """(train, val) data sets; generates the shapes set on first use. ``max_resolution`` is the model's cap on
+    the input size under ``data.resolution=auto`` (``model.max_resolution``)."""
+    train_images, val_images, train_ann, val_ann = _paths(cfg)
+    options = {"cache_images": cfg.cache_images, "max_category_id": cfg.max_category_id,
+               "allow_outside_images": cfg.allow_outside_images}
+    train = CocoDetection(train_images, train_ann, **options)
+    sized = fit_sizes(cfg, train.image_sizes, max_resolution)
+    log.info("%s", describe_sizes(sized, train.image_sizes, max_resolution))
+    train.transforms = build_transforms(sized, train=True)
+    val = CocoDetection(val_images, val_ann, build_transforms(sized, train=False), **options)
+    # the evaluation input size actually used (data.resolution=auto fits it to the data): checkpoints record it,
+    # so a trained model predicts with its own preprocessing without the data set
+    val.input_size = {"val_size": int(sized.val_size), "max_size": int(sized.max_size)}
+    return train, val
+
+
+def _paths(cfg: DataConfig) -> tuple[Path, Path, Path, Path]:
+    """(train images, val images, train annotations, val annotations) of the configured data set."""
     if cfg.name == "shapes":
         root = Path(cfg.root).expanduser() if cfg.root else default_cache_root()
-        paths = generate_shapes(root, cfg.shapes)
-        train_images, val_images = paths.train_images, paths.val_images
-        train_ann, val_ann = paths.train_ann, paths.val_ann
-    elif cfg.name == "coco":
-        if not cfg.root:
-            raise DataError(
-                "data.root must point at the COCO folder when data.name=coco (e.g. data.root=/data/coco)"
-            )
-        root = Path(cfg.root).expanduser()
-        if not root.is_dir():
-            raise DataError(f"COCO root folder not found: {root} (data.root)")
-        train_images = Path(cfg.train_images or root / "train2017")
-        val_images = Path(cfg.val_images or root / "val2017")
-        train_ann = Path(cfg.train_ann or root / "annotations" / "instances_train2017.json")
-        val_ann = Path(cfg.val_ann or root / "annotations" / "instances_val2017.json")
-    else:
+        try:
+            paths = generate_shapes(root, cfg.shapes)
+        except ValueError as e:  # impossible generator settings (also caught by the config check)
+            raise DataError(f"data.shapes: {e}") from e
+        return paths.train_images, paths.val_images, paths.train_ann, paths.val_ann
+    if cfg.name != "coco":
         raise DataError(f"unknown data set data.name={cfg.name!r}; expected 'shapes' or 'coco'")
-    train = CocoDetection(
-        train_images, train_ann, build_transforms(cfg, train=True), cache_images=cfg.cache_images
-    )
-    val = CocoDetection(
-        val_images, val_ann, build_transforms(cfg, train=False), cache_images=cfg.cache_images
-    )
-    return train, val
+    given = [cfg.train_images, cfg.val_images, cfg.train_ann, cfg.val_ann]
+    if not cfg.root:
+        if not all(given):
+            raise DataError("data.root must point at the COCO folder when data.name=coco (e.g. data.root=/data/coco), "
+                            "or give all four of data.train_images, data.val_images, data.train_ann, data.val_ann")
+        return tuple(Path(p).expanduser() for p in given)  # type: ignore[return-value]
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"COCO root folder not found: {root} (data.root)")
+    defaults = [root / "train2017", root / "val2017", root / "annotations" / "instances_train2017.json",
+                root / "annotations" / "instances_val2017.json"]
+    return tuple(Path(p).expanduser() if p else d for p, d in zip(given, defaults))  # type: ignore[return-value]
+
+
+def check_num_classes(num_classes: int | None, train: CocoDetection) -> None:
+    """``model.num_classes``, when set, must index every training category id (ids are not remapped)."""
+    if num_classes is not None and num_classes < train.num_classes:
+        raise DataError(f"model.num_classes={num_classes} is too small for {train.ann_file}: its largest category "
+                        f"id is {max(train.category_ids)}, so model.num_classes must be ≥ {train.num_classes} "
+                        "(or null to take it from the data)")
 
 
 def data_num_classes(cfg: DataConfig) -> int:
@@ -58,11 +82,8 @@ def data_num_classes(cfg: DataConfig) -> int:
     set's fixed categories, or the categories of a COCO-layout set's validation annotation file."""
     if cfg.name == "shapes":
         return len(SHAPE_CATEGORIES) + 1  # ids 1..5
-    root = Path(cfg.root).expanduser() if cfg.root else None
-    ann = Path(cfg.val_ann) if cfg.val_ann else (root / "annotations" / "instances_val2017.json" if root else None)
-    if ann is None or not ann.is_file():
-        raise DataError(f"cannot read the categories: no annotation file {ann} (data.val_ann / data.root)")
-    return max(c["id"] for c in load_coco_json(ann)["categories"]) + 1
+    val_ann = _paths(cfg)[3]
+    return max(c["id"] for c in load_coco_json(val_ann)["categories"]) + 1
 
 
 def build_loader(

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import os
+import stat
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -38,8 +39,7 @@ class CocoDetection(Dataset):
     """Images and boxes of a COCO file, cleaned for training.
 
     Crowd boxes are left out of the targets, boxes are clipped to the image and those left empty dropped;
-    targets carry the file's own category ids. ``coco`` is the ground truth for evaluation: the same clipping
-    and dropping, crowd boxes kept.
+    targets carry the file's own category ids. ``coco`` is the ground truth for evaluation: the file as given.
     """
 
     def __init__(
@@ -50,12 +50,15 @@ class CocoDetection(Dataset):
         *,
         cache_images: bool = False,
         max_cache_bytes: int | None = None,
+        max_category_id: int | None = None,
+        allow_outside_images: bool = False,
     ) -> None:
         self.image_dir = Path(image_dir)
         self.ann_file = Path(ann_file)
         if not self.image_dir.is_dir():
             raise DataError(f"image folder not found: {self.image_dir}")
-        data = load_coco_json(self.ann_file)
+        self._json_options = {"max_category_id": max_category_id, "allow_outside_images": allow_outside_images}
+        data = load_coco_json(self.ann_file, **self._json_options)
         if not data["images"]:
             raise DataError(f"{self.ann_file}: no images, the data set is empty")
         self.transforms = transforms if transforms is not None else v2.Compose(finishing_steps())
@@ -75,6 +78,11 @@ class CocoDetection(Dataset):
         self._cache_offsets: np.ndarray | None = None
         if cache_images:
             self._fill_cache(max_cache_bytes)
+
+    @property
+    def image_sizes(self) -> np.ndarray:
+        """(N, 2) int64 array of every image's (height, width), as the annotation file gives them."""
+        return self._sizes
 
     @property
     def num_classes(self) -> int:
@@ -118,24 +126,14 @@ class CocoDetection(Dataset):
 
     @cached_property
     def coco(self) -> COCO:
-        """pycocotools ground truth for evaluation, in original image coordinates."""
-        data = load_coco_json(self.ann_file)
-        annotations = []
-        for ann in data["annotations"]:
-            image = self._image_by_id(ann["image_id"])
-            box = _clip_xywh(ann["bbox"], image["width"], image["height"])
-            if box is None:
-                continue
-            x1, y1, x2, y2 = box
-            # COCOeval reads iscrowd and area of every ground-truth box.
-            annotations.append(
-                {
-                    **ann,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "iscrowd": int(ann.get("iscrowd", 0)),
-                    "area": ann.get("area", (x2 - x1) * (y2 - y1)),
-                }
-            )
+        """pycocotools ground truth for evaluation: the annotation file as given (boxes neither clipped nor
+        dropped, crowd kept), so plain pycocotools on ``detections.json`` and this file gives the reported AP.
+        Only the fields COCOeval reads and a file may lack get COCO's defaults: ``iscrowd`` 0, ``area`` w·h."""
+        data = load_coco_json(self.ann_file, **self._json_options)
+        annotations = [
+            {**ann, "iscrowd": int(ann.get("iscrowd", 0)), "area": ann.get("area", ann["bbox"][2] * ann["bbox"][3])}
+            for ann in data["annotations"]
+        ]
         coco = COCO()
         coco.dataset = {
             "info": data.get("info", {}),
@@ -152,26 +150,33 @@ class CocoDetection(Dataset):
         # Workers need neither the evaluation index nor its memory.
         return {k: v for k, v in self.__dict__.items() if k != "coco"}
 
-    def _image_by_id(self, image_id: int) -> dict[str, int]:
-        index = self._index_of[image_id]
-        return {"height": int(self._sizes[index][0]), "width": int(self._sizes[index][1])}
-
     @cached_property
     def _index_of(self) -> dict[int, int]:
         return {image_id: i for i, image_id in enumerate(self.image_ids)}
 
     def _check_files_exist(self) -> None:
-        # One directory listing instead of a stat per file: COCO train has 118k images.
-        present = {entry.name for entry in os.scandir(self.image_dir)}
-        missing = [
-            name
-            for name in self._files
-            if name not in present and ("/" not in name or not (self.image_dir / name).is_file())
-        ]
+        # One directory listing instead of a stat per file: COCO train has 118k images. is_file() follows
+        # symlinks and is False for a FIFO, a device or a folder: only regular files are ever opened.
+        entries = {entry.name: entry for entry in os.scandir(self.image_dir)}
+
+        def regular(name: str) -> bool | None:  # None: not there at all
+            if "/" not in name:
+                return entries[name].is_file() if name in entries else None
+            path = self.image_dir / name
+            return path.is_file() if path.exists() else None
+
+        found = {name: regular(name) for name in self._files}
+        missing = [name for name, ok in found.items() if ok is None]
         if missing:
             raise DataError(
                 f"{self.image_dir}: {len(missing)} of {len(self._files)} image files listed in "
                 f"{self.ann_file.name} are missing, e.g. {', '.join(missing[:5])}"
+            )
+        irregular = [name for name, ok in found.items() if not ok]
+        if irregular:
+            raise DataError(
+                f"{self.image_dir}: {len(irregular)} image entries of {self.ann_file.name} are not regular files "
+                f"(a FIFO, device or folder), e.g. {', '.join(irregular[:5])}"
             )
 
     def _build_targets(self, annotations: list[dict[str, Any]]) -> None:
@@ -211,7 +216,7 @@ class CocoDetection(Dataset):
     def _decode(self, index: int) -> torch.Tensor:
         path = self.image_dir / self._files[index]
         try:
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(_read_regular_file(path))) as img:
                 pixels = _to_rgb_array(img)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise DataError(f"cannot decode image {path}: {err}") from err
@@ -244,6 +249,16 @@ class CocoDetection(Dataset):
             for i in progress:
                 cache[offsets[i] : offsets[i] + sizes[i]] = self._decode(i).reshape(-1)
         self._cache, self._cache_offsets = cache, offsets
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, refusing anything but a regular file without blocking on it (a FIFO put in
+    place of an image after the start-up check would otherwise hang the loader)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return fh.read()
 
 
 def _clip_xywh(bbox: list[float], width: int, height: int) -> list[float] | None:

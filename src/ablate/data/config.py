@@ -52,3 +52,8 @@ class DataConfig:
     flip: bool = True
     num_workers: int = 0
     cache_images: bool = True  # decode every image once into RAM (small data sets)
+    # fixed: the sizes above as given; auto: scaled to the training images' median short side, capped by
+    # model.max_resolution (the sizes above are then read relative to val_size)
+    resolution: str = "fixed"
+    max_category_id: int | None = None  # None: ids up to max(100, 4 × number of categories)
+    allow_outside_images: bool = False  # let file_name be absolute or climb out of the image folder (../)

@@ -41,8 +41,6 @@ class EvalBackend(Choice):
 
 
 BACKENDS = tuple(b.value for b in EvalBackend)
-# Stats over the "all" area range: COCO gives -1 for them only when there is no GT at all.
-_ALL_AREA_STATS = frozenset({"AP", "AP50", "AP75", "AR1", "AR10", "AR100"})
 
 
 @dataclass
@@ -82,8 +80,8 @@ def evaluate_coco(
 
     Returns:
         ``stats``: ``{name: value}``. A stat whose area range has no GT box (COCO's ``-1``, e.g. ``APs`` on a
-        set without small objects) is ``float("nan")``, not 0, so means over runs stay honest.
-        ``AP``/``AP50``/``AP75``/``AR*`` over all areas are always real numbers (0.0 if there is no GT).
+        set without small objects, or every stat when the ground truth has no boxes at all) is
+        ``float("nan")``, not 0: COCO's answer is undefined, and means over runs stay honest.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown COCO eval backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -121,11 +119,10 @@ def evaluate_coco(
     stats: dict[str, float] = {}
     for name, value in zip(STAT_NAMES, list(coco_eval.stats)[: len(STAT_NAMES)]):
         value = float(value)
-        if value < 0:  # COCO's "no GT in this range" marker
-            value = 0.0 if name in _ALL_AREA_STATS else math.nan
-        stats[name] = value
-    if not dataset.get("annotations"):
-        log.warning("COCO ground truth has no annotations: AP and AR reported as 0.0")
+        stats[name] = math.nan if value < 0 else value  # COCO's -1: "no GT in this range", undefined
+    if math.isnan(stats["AP"]):
+        log.warning("the COCO ground truth has no boxes to evaluate against: AP and AR are undefined (NaN, "
+                    "null in result.json), not 0")
     return CocoEvaluation(stats, per_class_ap(coco_eval, dataset))
 
 

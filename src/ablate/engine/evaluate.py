@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -43,14 +47,29 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, top_k
     return detections
 
 
+@contextlib.contextmanager
+def preserved_rng(device: torch.device) -> Iterator[None]:
+    """Run the body with the global RNGs (torch CPU and CUDA, numpy, random) put back afterwards, so an
+    evaluation in the middle of training (the validation transforms draw from torch's RNG) leaves the
+    training's augmentation stream, and so the trained weights, as they would be without it."""
+    py, npy = random.getstate(), np.random.get_state()
+    cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda" if cuda else None):
+        yield
+    random.setstate(py)
+    np.random.set_state(npy)
+
+
 def evaluate(model: nn.Module, loader: DataLoader, coco_gt, device: torch.device, d: Dist, *, top_k: int,
              backend: str, valid_classes: torch.Tensor | None, precision: Precision = Precision.fp32,
              progress: bool = True) -> Evaluation:
     """Stats (AP … ARl as fractions), computed on rank 0 and returned on every rank, all detections and AP per
-    class (rank 0). Every validation image is counted once, whatever the world size."""
+    class (rank 0). Every validation image is counted once, whatever the world size. The global RNGs are left
+    as they were (``preserved_rng``)."""
     broadcast_buffers(model, d)
-    local = predict(model, loader, device, top_k=top_k, valid_classes=valid_classes, precision=precision,
-                    progress=progress)
+    with preserved_rng(device):
+        local = predict(model, loader, device, top_k=top_k, valid_classes=valid_classes, precision=precision,
+                        progress=progress)
     detections: list[dict] = []
     owner: dict[int, int] = {}
     for rank, part in enumerate(gather_to_main(local, d)):  # an image on two ranks (sampler padding) counts once

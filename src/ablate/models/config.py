@@ -32,6 +32,7 @@ class ModelConfig:
     num_classes: int | None = None  # None: from the data (largest category id + 1)
     aux_loss: bool = True
     init_from: str | None = None  # a checkpoint of ours or of the authors' (converted on load)
+    max_resolution: int | None = None  # data.resolution=auto: cap on the short side (None: the data's sizes)
 
 
 @dataclass
