@@ -91,10 +91,17 @@ class Sweep:
                "hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.timeout_min=10",
                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", f"hydra.launcher.name={name}",
                *gpus, *overrides, f"hydra.sweep.dir={self.dir}"]
-        self.log = root / f"{name}.log"
-        env = {**cluster.env, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+        self.cmd, self.root, self.runs = cmd, root, 0
+        self.again()
+
+    def again(self) -> Sweep:
+        """(Re)launch the sweep: the same command into the same folder."""
+        self.runs += 1
+        self.log = self.root / f"{self.name}.{self.runs}.log"
+        env = {**self.cluster.env, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.cmd, cwd=self.root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return self
 
     def wait(self, timeout: float = 800) -> tuple[int, str]:
         try:
@@ -180,7 +187,7 @@ def time_limit_signal(s: Sweep) -> int:
         s.cluster.run("scontrol", "update", f"JobId={job}", f"TimeLimit={math.ceil(elapsed + 1)}")
 
     return held_until_signalled(s, send, lambda job: s.cluster.run("scontrol", "update", f"JobId={job}",
-                                                                     "TimeLimit=10"))
+                                                                     "TimeLimit=10", check=False))
 
 
 def external_usr2(s: Sweep) -> int:
@@ -209,11 +216,15 @@ def runs(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                      f"hydra.launcher.gpus_per_node={2 if cluster.gpus else 'null'}"),
         # timeout_min=10: submitit counts the signal as a time-out (max_num_timeout); 60: as a preemption
         "timelimit": Sweep(cluster, root, "timelimit", *LONG, "hydra.launcher.signal_delay_s=90"),
+        # the same with no time-out left to requeue: the job fails, and re-running the sweep resumes it
+        "budget": Sweep(cluster, root, "budget", *LONG, "hydra.launcher.signal_delay_s=90",
+                        "hydra.launcher.max_num_timeout=0"),
         "usr2": Sweep(cluster, root, "usr2", *LONG, "hydra.launcher.timeout_min=60"),
         "requeue": Sweep(cluster, root, "requeue", *LONG, "hydra.launcher.timeout_min=60",
                          "train.checkpoint_every=1"),
     }
     drivers = {"timelimit": Driver(lambda: time_limit_signal(sweeps["timelimit"])),
+               "budget": Driver(lambda: time_limit_signal(sweeps["budget"])),
                "usr2": Driver(lambda: external_usr2(sweeps["usr2"])),
                "requeue": Driver(lambda: external_requeue(sweeps["requeue"]))}
     # the uninterrupted run of the preempted jobs' config, here (signal handlers need the main thread) while
@@ -289,6 +300,22 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes(runs: dict[str, Any]
     result, step, log = requeued_result(runs["sweeps"]["timelimit"], runs["drivers"]["timelimit"])
     assert "Caught signal SIGUSR2" in log and "this job is timed-out" in log and "Requeued job" in log
     assert result["resumed_from"] is not None and result["resumed_from"] >= max(step, 1)
+    assert_same_as_uninterrupted(result, runs)
+
+
+def test_no_time_out_left_fails_the_job_and_rerunning_the_sweep_resumes_it(runs: dict[str, Any]) -> None:
+    s = runs["sweeps"]["budget"]
+    step = runs["drivers"]["budget"].result()
+    code, log = s.wait()
+    assert code == 1, log[-4000:]
+    [failed] = s.results()
+    assert failed["status"] == "failed" and "timed-out too many times" in failed["error"]["message"]
+    checkpointed = saved(s.job_dir / "checkpoint.pt")["step"]
+    assert checkpointed >= max(step, 1) and "Requeued job" not in s.submitit_log()
+    code, log = s.again().wait()  # the same command, the same sweep folder
+    assert code == 0, log[-4000:]
+    [result] = s.results()
+    assert result["resumed_from"] == checkpointed
     assert_same_as_uninterrupted(result, runs)
 
 
