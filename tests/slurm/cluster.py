@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 PACKAGES = "slurmctld slurmd slurm-client munge"
-PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "squeue", "scancel")
+PROGRAMS = ("munged", "mungekey", "munge", "unmunge", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "squeue", "scancel")
 DAEMONS = ("munged", "slurmctld", "slurmd")  # start order; stopped in reverse
 CPUS, GPUS = 16, 8
 

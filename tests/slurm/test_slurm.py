@@ -227,10 +227,11 @@ def runs(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                "budget": Driver(lambda: time_limit_signal(sweeps["budget"])),
                "usr2": Driver(lambda: external_usr2(sweeps["usr2"])),
                "requeue": Driver(lambda: external_requeue(sweeps["requeue"]))}
-    # the uninterrupted run of the preempted jobs' config, here (signal handlers need the main thread) while
-    # the cluster runs the sweeps
-    reference = run_job(compose([*TINY, *LONG, f"data.root={root / 'data'}", "logger=none"]), root / "reference")
     try:
+        # the uninterrupted run of the preempted jobs' config, here (signal handlers need the main thread) while
+        # the cluster runs the sweeps
+        reference = run_job(compose([*TINY, *LONG, f"data.root={root / 'data'}", "logger=none"]),
+                            root / "reference")
         yield {"reference": reference, "sweeps": sweeps, "drivers": drivers}
     finally:
         for s in sweeps.values():
