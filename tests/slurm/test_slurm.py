@@ -60,15 +60,14 @@ def minutes(elapsed: str) -> float:
     return (int(days or 0) * 86400 + seconds) / 60
 
 
-def usr2_arrived(pid: int) -> bool:
-    """SIGUSR2 is pending for ``pid``, or was delivered already: SLURM sends SIGCONT along with it, so a stopped
-    task may have woken up, handled it and exited before we look."""
+def signal_state(pid: int) -> tuple[bool, bool]:
+    """(SIGUSR2 pending, stopped) for ``pid``; (True, False) once it has exited."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
-        return True
+        return True, False
     pending = sum(int(m, 16) for m in re.findall(r"^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)", status, re.M))
-    return bool(pending & (1 << (signal.SIGUSR2 - 1))) or "\nState:\tT" not in status
+    return bool(pending & (1 << (signal.SIGUSR2 - 1))), "\nState:\tT" in status
 
 
 def last_step(job_dir: Path) -> int:
@@ -159,6 +158,18 @@ class Driver(threading.Thread):
         return self.value
 
 
+def usr2_arrived(s: Sweep, pid: int) -> bool:
+    """SIGUSR2 is pending, or was handled already. SLURM sends SIGCONT before a signal (and sometimes on its own,
+    e.g. around a time-limit update): a task woken without USR2 pending is stopped again."""
+    pending, stopped = signal_state(pid)
+    if pending or "Caught signal SIGUSR2" in s.submitit_log():
+        return True
+    if not stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    return False
+
+
 def held_until_signalled(s: Sweep, send: Callable[[str, str], None],
                          then: Callable[[str], None] = lambda job: None) -> int:
     """Wait for step 2, stop the task, ``send(job_id, plain_id)``, wait until USR2 is pending, ``then(job_id)``,
@@ -170,7 +181,7 @@ def held_until_signalled(s: Sweep, send: Callable[[str, str], None],
     try:
         step = last_step(s.job_dir)
         send(job, plain)
-        wait_for(lambda: usr2_arrived(pid), 60, f"SIGUSR2 from SLURM to {s.name}")
+        wait_for(lambda: usr2_arrived(s, pid), 90, f"SIGUSR2 from SLURM to {s.name}")
         then(job)
     finally:
         with contextlib.suppress(ProcessLookupError):
