@@ -158,30 +158,25 @@ class Driver(threading.Thread):
         return self.value
 
 
-def usr2_arrived(s: Sweep, pid: int) -> bool:
-    """SIGUSR2 is pending, or was handled already. SLURM sends SIGCONT before a signal (and sometimes on its own,
-    e.g. around a time-limit update): a task woken without USR2 pending is stopped again."""
+def usr2_arrived(pid: int) -> bool:
+    """SLURM woke the held task: it sends SIGCONT along with a signal, so USR2 is pending or being handled."""
     pending, stopped = signal_state(pid)
-    if pending or "Caught signal SIGUSR2" in s.submitit_log():
-        return True
-    if not stopped:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGSTOP)
-    return False
+    return pending or not stopped
 
 
-def held_until_signalled(s: Sweep, send: Callable[[str, str], None],
-                         then: Callable[[str], None] = lambda job: None) -> int:
-    """Wait for step 2, stop the task, ``send(job_id, plain_id)``, wait until USR2 is pending, ``then(job_id)``,
-    release the task. Returns the last logged step before the signal."""
+def held_until_signalled(s: Sweep, send: Callable[[str, str], None], then: Callable[[str], None] = lambda job: None,
+                         before: Callable[[str, str], None] = lambda job, plain: None) -> int:
+    """Wait for step 2, ``before(job_id, plain_id)``, stop the task, ``send(...)``, wait until SLURM's signal
+    arrives, ``then(job_id)``, release the task. Returns the last logged step before the signal."""
     wait_for(lambda: last_step(s.job_dir) >= 2, 600, f"step 2 of {s.name}")
     job, plain = s.job_ids()
     pid = s.task_pid(plain)
+    before(job, plain)
     os.kill(pid, signal.SIGSTOP)
     try:
         step = last_step(s.job_dir)
         send(job, plain)
-        wait_for(lambda: usr2_arrived(s, pid), 90, f"SIGUSR2 from SLURM to {s.name}")
+        wait_for(lambda: usr2_arrived(pid), 90, f"SIGUSR2 from SLURM to {s.name}")
         then(job)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -191,14 +186,17 @@ def held_until_signalled(s: Sweep, send: Callable[[str, str], None],
 
 def time_limit_signal(s: Sweep) -> int:
     """SLURM's own warning: the job was submitted with --signal=USR2@90; shortening its time limit to 1-2 min
-    from now makes slurmctld send USR2 at its next time-limit check (every 30 s). The limit is put back once the
-    signal is out, so that the requeued run is not warned again while it starts."""
-    def send(job: str, plain: str) -> None:
+    from now makes slurmctld send USR2 at its next time-limit check (every 30 s). The update itself may send the
+    task a SIGCONT, so it comes before the task is held. The limit is put back once the signal is out, so that
+    the requeued run is not warned again while it starts."""
+    def shorten(job: str, plain: str) -> None:
         elapsed = minutes(s.cluster.run("squeue", "-h", "-j", plain, "-o", "%M").strip())
         s.cluster.run("scontrol", "update", f"JobId={job}", f"TimeLimit={math.ceil(elapsed + 1)}")
+        time.sleep(1)
 
-    return held_until_signalled(s, send, lambda job: s.cluster.run("scontrol", "update", f"JobId={job}",
-                                                                     "TimeLimit=10", check=False))
+    return held_until_signalled(s, lambda job, plain: None, before=shorten,
+                                then=lambda job: s.cluster.run("scontrol", "update", f"JobId={job}",
+                                                               "TimeLimit=10", check=False))
 
 
 def external_usr2(s: Sweep) -> int:
