@@ -42,3 +42,17 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             GlobalHydra.instance().clear()
             root.handlers[:], root.level = handlers, level
     return folder
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A private single-node SLURM cluster (tests/slurm/cluster.py) for the whole session, started on first use;
+    it raises (the tests error, loudly) where the installed daemons do not come up."""
+    from tests.slurm.cluster import Cluster
+
+    c = Cluster(tmp_path_factory.mktemp("slurm_cluster"))
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()

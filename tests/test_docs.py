@@ -50,8 +50,8 @@ def _fenced(text: str) -> list[str]:
 def _inline(text: str) -> list[str]:
     """Complete commands quoted in prose and tables (not ones with ``...`` or ``<placeholders>``)."""
     spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
-    return [s for s in spans if "..." not in s and "<" not in s
-            and not re.fullmatch(r"python -m ablate\.\w+", s)]  # a module named in prose, not a command line
+    return [s for s in spans if "..." not in s and "<" not in s and "[" not in s  # synopses, not command lines
+            and not re.fullmatch(r"python -m ablate\.\w+", s)]  # a module named in prose
 
 
 def doc_commands() -> list[str]:
@@ -78,6 +78,7 @@ class Env:
     released_r50: Path
     job: Path  # the README's example run folder, trained here
     data_root: Path
+    slurm: Callable[[], object] = lambda: None  # the session's SLURM cluster, started on first use
 
     def paths(self) -> dict[str, str]:
         return {
@@ -223,6 +224,64 @@ def check_predict(command: str, env: Env) -> None:
     assert isinstance(json.loads((out / "detections.json").read_text()), list)
 
 
+def check_help(command: str, env: Env) -> None:
+    """The ablation groups, their choices and the named sweeps, not Hydra's generic page."""
+    proc = run([str(Path(sys.executable).parent / "ablate"), "--help"], env)
+    assert "csq" in proc.stdout and "proj" in proc.stdout and "table3_csq" in proc.stdout
+    assert "powered by Hydra" not in proc.stdout
+
+
+def check_completion(command: str, env: Env) -> None:
+    """Tab completion of a group lists its choices (the script installed by `ablate -sc install=bash`)."""
+    prefix = command.replace("<TAB>", "")
+    script = Path(sys.executable).parent / "ablate"
+    body = (f'eval "$({script} -sc install=bash)"\n'
+            f'COMP_LINE="{prefix}" COMP_POINT={len(prefix)} COMP_CWORD=1 hydra_bash_completion\n'
+            'echo "${COMPREPLY[*]}"\n')
+    path = {**os.environ, "PATH": f"{script.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-c", body], cwd=env.cwd, env=path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    group = prefix.split()[-1].rstrip("=")
+    assert proc.stdout.split() == [f"{group}={p.stem}" for p in sorted((config_dir() / group).glob("*.yaml"))]
+
+
+# The documented cluster resources → what the single-node test cluster (tests/slurm) has. QOS and account need
+# SLURM's accounting database, which the test cluster does not run: those two keys are dropped.
+SLURM_FIT = [(r"hydra\.launcher\.partition=\S+", "hydra.launcher.partition=debug"),
+             (r"hydra\.launcher\.(qos|account)=\S+", ""),
+             (r"hydra\.launcher\.mem_gb=\d+", "hydra.launcher.mem_gb=1"),
+             (r"hydra\.launcher\.cpus_per_task=\d+", "hydra.launcher.cpus_per_task=1"),
+             (r"hydra\.launcher\.timeout_min=\d+", "hydra.launcher.timeout_min=10"),
+             (r"hydra\.launcher\.tasks_per_node=\d+", "hydra.launcher.tasks_per_node=2"),
+             (r"hydra\.launcher\.gpus_per_node=\d+", "hydra.launcher.gpus_per_node=1"),
+             (r"hydra\.launcher\.array_parallelism=\d+", ""),  # 2 at a time below: 2 cores, 24 GB
+             (r"hydra\.sweep\.dir=\S+", "")]
+
+
+def check_slurm(command: str, env: Env) -> None:
+    """A sweep through the real scheduler (tests/slurm's cluster): one job array, every job finished, the report."""
+    from tests.slurm.cluster import PACKAGES, Cluster, missing_programs
+
+    if missing := missing_programs():  # as tests/slurm: CI installs the packages, so there this never skips
+        pytest.skip(f"SLURM is not installed ({', '.join(missing)} missing): apt-get install {PACKAGES}")
+    cluster: Cluster = env.slurm()
+    for pattern, replacement in SLURM_FIT:
+        command = re.sub(pattern, replacement, command)
+    out = env.cwd / "slurm_sweeps" / str(len(list((env.cwd / "slurm_sweeps").glob("*"))) if (
+        env.cwd / "slurm_sweeps").is_dir() else "0")
+    extra = [f"hydra.sweep.dir={out}", f"hydra.launcher.name=docs{out.name}", "hydra.launcher.array_parallelism=2"]
+    words = shlex.split(command)
+    argv = [sys.executable, "-m", "ablate", *tiny_args(words[3:], env), *extra]
+    proc = subprocess.run(argv, cwd=env.cwd, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, **cluster.env(), "WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = results_under(out)
+    assert results and all(r["status"] in ("finished", "duplicate") for r in results)
+    assert (out / "report" / "table.md").is_file()
+    if "tasks_per_node" in command:
+        assert all(r["world_size"] == 2 for r in results if r["status"] == "finished")
+
+
 def check_coco(command: str, env: Env) -> None:
     """COCO-layout data with an ImageNet backbone file: trains, and the frozen stem holds the file's weights."""
     run_ablate(command, env)
@@ -292,8 +351,11 @@ def _free_port() -> int:
 CHECKS: list[tuple[str, Callable[[str, Env], None]]] = [
     (r"python -m ablate$", check_default),
     (r"python -m ablate (csq|\+experiment)=\S+( proj=\S+)?( train\.precision=bf16)?$", check_single_variant),
-    (r"python -m ablate -m .*", check_sweep),
+    (r"python -m ablate (-m )?.*hydra/launcher=slurm .*", check_slurm),
+    (r"python -m ablate -m (?!.*hydra/launcher=slurm ).*", check_sweep),
     (r"python -m ablate \+sweep=\S+( train\.seed=\S+)?$", check_sweep),
+    (r"ablate --help", check_help),
+    (r"ablate \w+=<TAB>", check_completion),
     (r"python -m ablate\.report outputs/multirun/<date>/<time>$", check_report),
     (r"python -m ablate model=r50 data=coco data\.root=\S+ model\.backbone\.weights=\S+$", check_coco),
     (r"python -m ablate .*eval\.only=true model\.init_from=\S+$", check_eval_only),
@@ -306,6 +368,7 @@ CHECKS: list[tuple[str, Callable[[str, Env], None]]] = [
 
 
 def check_for(command: str) -> Callable[[str, Env], None] | None:
+    """The first check whose pattern matches the whole command."""
     return next((check for pattern, check in CHECKS if re.fullmatch(pattern, command)), None)
 
 
@@ -328,7 +391,7 @@ def test_extraction_reads_fences_continuations_and_inline_commands():
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
+def env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Env:
     from tests.docs_standins import make_coco, make_released_r50, make_resnet50
 
     cwd = tmp_path_factory.mktemp("docs_cwd")
@@ -336,7 +399,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
     coco = make_coco(tmp_path_factory.mktemp("coco"))
     resnet50 = make_resnet50(tmp_path_factory.mktemp("ckpt"))
     e = Env(cwd=cwd, coco=coco, resnet50=resnet50, released_r50=Path("unset"), job=cwd / "example_job",
-            data_root=data_root)
+            data_root=data_root, slurm=lambda: request.getfixturevalue("cluster"))
     e.released_r50 = make_released_r50(tmp_path_factory.mktemp("released"), tiny_args(["model=r50", "data=coco",
                                        f"data.root={coco}"], e))
     run([sys.executable, "-m", "ablate", *tiny_args(["csq=T", "proj=scalar", f"hydra.run.dir={e.job}"], e)], e)
