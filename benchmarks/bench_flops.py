@@ -13,6 +13,7 @@ the part of the time no faster kernel can remove.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -185,7 +186,8 @@ def summarize(r: dict[str, Any]) -> str:
     lines = [
         "## One default train step against the machine's limit",
         "",
-        f"{r['machine']['cpu']}, {s['threads']} torch thread(s) (the default run's), {s['date']}. "
+        f"{r['machine']['cpu']}, {s['threads']} torch thread(s) (the default run uses torch's default, 2), "
+        f"{s['date']}. "
         "**The machine was shared with other agents' jobs the whole time (load average "
         f"{s['load_avg_1m_at_end']:.0f} on 2 cores at the end), so absolute times are inflated and noisy**; the "
         "FLOP counts are exact, and the attainable rates were sampled between the steps (same load), so the "
@@ -238,7 +240,15 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--threads", type=int, default=2, help="torch threads (the default run uses torch's default: 2)")
+    p.add_argument("--name", default="flops", help="result file name in benchmarks/results/")
+    p.add_argument("--summarize", action="store_true", help="rewrite <name>.md from <name>.json, measure nothing")
     a = p.parse_args()
-    res = run(a.quick, a.threads)
-    write_result("flops", res, summarize({**res, "machine": machine()}))
-    print(summarize({**res, "machine": machine()}))
+    if a.summarize:
+        from bench_common import RESULTS
+
+        res = json.loads((RESULTS / f"{a.name}.json").read_text())
+        (RESULTS / f"{a.name}.md").write_text(summarize(res) + "\n")
+    else:
+        res = run(a.quick, a.threads)
+        write_result(a.name, res, summarize({**res, "machine": machine()}))
+    print(summarize({**res, "machine": res.get("machine", machine())}))

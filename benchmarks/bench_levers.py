@@ -13,20 +13,27 @@ separately and as a break-even step count), and the compiled model with a compil
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import tempfile
 import time
 import traceback
 from typing import Any
 
-import torch
-from bench_common import machine, write_result
-from default_step import Batch, DefaultStep, Replica
+# a cold compile every time (what a fresh checkout pays), done in this process so its CPU time is counted
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="ablate_levers_inductor_"))
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+
+import torch  # noqa: E402
+from bench_common import machine, write_result  # noqa: E402
+from default_step import Batch, DefaultStep, Replica  # noqa: E402
 
 BASE = "fp32, NHWC, 2 threads (today's default)"
 
 
-def variants(compile_: bool) -> dict[str, dict[str, Any]]:
+def variants(compile_: bool, quick: bool) -> dict[str, dict[str, Any]]:
     v: dict[str, dict[str, Any]] = {
         BASE: {"threads": 2},
         "fp32, NHWC, 1 thread": {"threads": 1},
@@ -35,10 +42,18 @@ def variants(compile_: bool) -> dict[str, dict[str, Any]]:
         "bf16 autocast, 1 thread": {"threads": 1, "bf16": True},
     }
     if compile_:
+        v["compile(model), 1 thread"] = {"threads": 1, "compile": "model"}
+    if compile_ and not quick:  # each is another cold compile of forward + backward
         v["compile(model), 2 threads"] = {"threads": 2, "compile": "model"}
-        v["compile(model) + bf16, 2 threads"] = {"threads": 2, "compile": "model", "bf16": True}
-        v["compile(model) + compile(loss), 2 threads"] = {"threads": 2, "compile": "both"}
+        v["compile(model) + bf16, 1 thread"] = {"threads": 1, "compile": "model", "bf16": True}
+        v["compile(model) + compile(loss), 1 thread"] = {"threads": 1, "compile": "both"}
     return v
+
+
+def reference(name: str, names: list[str]) -> str | None:
+    """The eager fp32 NHWC variant with the same thread count: what a lever is compared with."""
+    ref = BASE if "2 threads" in name else "fp32, NHWC, 1 thread"
+    return ref if ref in names else None
 
 
 def make_replica(step: DefaultStep, spec: dict[str, Any]) -> Replica:
@@ -58,9 +73,16 @@ def dynamo_counts() -> dict[str, int]:
             "graph_breaks": int(sum(counters["graph_break"].values()))}
 
 
-def run(quick: bool, compile_: bool) -> dict[str, Any]:
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (inductor's gcc calls): unlike wall time, it barely
+    depends on what else runs on the machine, so it estimates what the compile costs on an idle one."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run(quick: bool, compile_: bool, only: list[str] | None = None) -> dict[str, Any]:
     step = DefaultStep()
-    specs = variants(compile_)
+    specs = {k: v for k, v in variants(compile_, quick).items() if not only or any(o in k for o in only)}
     rounds = 2 if quick else 5
     batches: list[Batch] = [step.next_batch() for _ in range(rounds + 2)]
     replicas, warm, first_loss, errors = {}, {}, {}, {}
@@ -69,11 +91,12 @@ def run(quick: bool, compile_: bool) -> dict[str, Any]:
         before = dynamo_counts()
         try:
             r = make_replica(step, spec)
-            t0 = time.perf_counter()
+            c0, t0 = cpu_seconds(), time.perf_counter()
             first_loss[name] = step.step(batches[0], r, bf16=spec.get("bf16", False))
-            t1 = time.perf_counter()
+            c1, t1 = cpu_seconds(), time.perf_counter()
             step.step(batches[1], r, bf16=spec.get("bf16", False))
-            warm[name] = {"first_s": t1 - t0, "second_s": time.perf_counter() - t1,
+            warm[name] = {"first_s": t1 - t0, "first_cpu_s": c1 - c0, "second_s": time.perf_counter() - t1,
+                          "second_cpu_s": cpu_seconds() - c1,
                           "dynamo": {k: v - before[k] for k, v in dynamo_counts().items()}}
             replicas[name] = r
         except Exception as e:  # a lever that does not work here is a result, not a crash
@@ -103,7 +126,6 @@ def run(quick: bool, compile_: bool) -> dict[str, Any]:
 
 def summarize(r: dict[str, Any]) -> str:
     s, times, warm = r["settings"], r["times_s"], r["warmup"]
-    base = times[BASE]
     lines = [
         "## Levers for the default train step (interleaved, one process)",
         "",
@@ -115,31 +137,42 @@ def summarize(r: dict[str, Any]) -> str:
         f"{sorted({tuple(x[-2:]) for x in s['batch_shapes']})}. Each variant trains its own copy of the same "
         "initial weights.",
         "",
-        "| variant | median step | ratio to default (per-round median) | first step (compile) | first-step loss |",
-        "|---|---|---|---|---|",
+        "| variant | median step | vs 2-thread default | vs eager fp32 NHWC, same threads | first step | "
+        "first-step loss |",
+        "|---|---|---|---|---|---|",
     ]
+
+    def ratio(name: str, ref: str | None) -> str:
+        if ref is None or ref not in times:
+            return "—"
+        return f"**{statistics.median(a / b for a, b in zip(times[name], times[ref])):.2f}×**"
+
     for name, t in times.items():
-        ratio = statistics.median(a / b for a, b in zip(t, base))
         w = warm[name]
         extra = w["first_s"] - statistics.median(t)
-        comp = f"{w['first_s']:.1f} s" + (f" (≈ {extra:.0f} s compile; {w['dynamo']['frames_compiled']} graphs, "
-                                         f"{w['dynamo']['graph_breaks']} breaks)" if "compile" in name else "")
-        lines.append(f"| {name} | {statistics.median(t) * 1e3:.0f} ms | **{ratio:.2f}×** | {comp} | "
-                     f"{r['first_loss'][name]:.4f} |")
+        cpu = f", {w['first_cpu_s']:.0f} s CPU" if "first_cpu_s" in w else ""
+        comp = f"{w['first_s']:.1f} s wall{cpu}" + (
+            f" (≈ {extra:.0f} s wall of compile; {w['dynamo']['frames_compiled']} graphs, "
+            f"{w['dynamo']['graph_breaks']} breaks)" if "compile" in name else "")
+        lines.append(f"| {name} | {statistics.median(t) * 1e3:.0f} ms | {ratio(name, BASE)} | "
+                     f"{ratio(name, reference(name, list(times)))} | {comp} | {r['first_loss'][name]:.4f} |")
     for name, err in r["errors"].items():
-        lines.append(f"| {name} | failed: {err} | | | |")
+        lines.append(f"| {name} | failed: {err} | | | | |")
     lines += ["", "Dynamo totals after all timed rounds (recompiles across the multi-scale sizes would show here): "
               f"{r['dynamo_total']}."]
-    b = statistics.median(base)
     for name, t in times.items():
-        if "compile" in name:
-            saved = b - statistics.median(t)
+        ref = reference(name, list(times))
+        if "compile" in name and ref is not None:
+            saved = statistics.median(times[ref]) - statistics.median(t)
             extra = warm[name]["first_s"] - statistics.median(t)
+            cpu = warm[name]["first_cpu_s"] - warm[name]["second_cpu_s"]
             if saved > 0:
-                lines.append(f"- {name}: compile pays back after ≈ {extra / saved:.0f} steps "
+                lines.append(f"- {name}: ≈ {cpu:.0f} s of CPU time to compile (≈ the wall time on an idle "
+                             f"machine); at the measured saving it pays back after ≈ {extra / saved:.0f} steps "
                              f"(the default run has {s['steps_default_run']}).")
             else:
-                lines.append(f"- {name}: no saving per step here, so the compile time is never paid back.")
+                lines.append(f"- {name}: ≈ {cpu:.0f} s of CPU time to compile and no saving per step here, so "
+                             "it is never paid back.")
     return "\n".join(lines)
 
 
@@ -148,8 +181,18 @@ if __name__ == "__main__":
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     p.add_argument("--name", default="levers", help="result file name in benchmarks/results/")
+    p.add_argument("--only", action="append", default=[],
+                   help="keep the default and the variants whose name contains this text (repeatable)")
+    p.add_argument("--summarize", action="store_true", help="rewrite <name>.md from <name>.json, measure nothing")
     a = p.parse_args()
-    res = run(a.quick, not a.no_compile)
-    text = summarize({**res, "machine": machine()})
-    write_result(a.name, res, text)
+    if a.summarize:
+        from bench_common import RESULTS
+
+        res = json.loads((RESULTS / f"{a.name}.json").read_text())
+        text = summarize(res)
+        (RESULTS / f"{a.name}.md").write_text(text + "\n")
+    else:
+        res = run(a.quick, not a.no_compile, a.only)
+        text = summarize({**res, "machine": machine()})
+        write_result(a.name, res, text)
     print(text)

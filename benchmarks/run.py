@@ -22,7 +22,7 @@ BENCHMARKS = [
     ("eval", "bench_eval.py", "coco_eval"),
     ("data", "bench_data.py", "data_pipeline"),
     ("gpu", "bench_gpu.py", "gpu"),
-    ("flops", "bench_flops.py", "flops"),  # the default step against the machine's limit (2 threads, its own)
+    ("flops", "bench_flops.py", "flops"),  # the default step against the machine's limit, by phase
     ("levers", "bench_levers.py", "levers"),  # bf16, compile, channels_last, threads: interleaved ratios
     ("train", "bench_train.py", "train_step"),
 ]
@@ -77,7 +77,7 @@ def main() -> None:
         if a.only and name not in a.only:
             continue
         cmd = [sys.executable, str(HERE / script)] + (["--quick"] if a.quick else [])
-        if name in ("attention", "data", "train"):
+        if name in ("attention", "data", "train", "flops"):
             cmd += ["--threads", str(a.threads)]
         if name == "train":
             cmd += ["--reference", str(a.reference.resolve())]
