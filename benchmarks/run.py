@@ -22,6 +22,8 @@ BENCHMARKS = [
     ("eval", "bench_eval.py", "coco_eval"),
     ("data", "bench_data.py", "data_pipeline"),
     ("gpu", "bench_gpu.py", "gpu"),
+    ("flops", "bench_flops.py", "flops"),  # the default step against the machine's limit, by phase
+    ("levers", "bench_levers.py", "levers"),  # bf16, compile, channels_last, threads: interleaved ratios
     ("train", "bench_train.py", "train_step"),
 ]
 
@@ -75,7 +77,7 @@ def main() -> None:
         if a.only and name not in a.only:
             continue
         cmd = [sys.executable, str(HERE / script)] + (["--quick"] if a.quick else [])
-        if name in ("attention", "data", "train"):
+        if name in ("attention", "data", "train", "flops"):
             cmd += ["--threads", str(a.threads)]
         if name == "train":
             cmd += ["--reference", str(a.reference.resolve())]
@@ -99,7 +101,7 @@ def write_summary(quick: bool, threads: int) -> None:
         f"{'CUDA: ' + m['cuda'] if m['cuda'] else 'no GPU'}. Reproduce: `python benchmarks/run.py"
         + (" --quick" if quick else "") + "`.",
     ]
-    for _, _, result in [BENCHMARKS[-1], *BENCHMARKS[:-1]]:  # the side-by-side table first
+    for _, _, result in sorted(BENCHMARKS, key=lambda b: b[0] != "train"):  # the side-by-side table first
         md = RESULTS / f"{result}.md"
         if md.is_file():
             parts += ["", md.read_text().replace("\n## ", "\n### ").replace("## ", "### ", 1).rstrip()]

@@ -132,7 +132,7 @@ def build_detector(
     for p in transformer.parameters():
         if p.dim() > 1:
             nn.init.xavier_uniform_(p)
-    if reference is not None:  # after the transformer: the same random stream as the authors' for ref=query
+    if reference is not None:  # after the transformer, so ref=query draws the same random numbers as before
         reference.reset_parameters()
     b = model.backbone
     backbone = build_backbone(b.name, widths=list(b.widths), dilation=b.dilation, weights=b.weights)
