@@ -198,7 +198,8 @@ def check_baseline(command: str, env: Env) -> None:
              *tiny_args([], env)], env)
     words = shlex.split(command.replace("NEW", str(new)).replace("OLD", str(old)))
     run([sys.executable, *words[1:]], env)
-    assert "csq" in (new / "report" / "baseline.md").read_text()
+    text = (new / "report" / "baseline.md").read_text()
+    assert "CSQ-C" in text and str(old) in text
 
 
 def check_attention(command: str, env: Env) -> None:
@@ -273,7 +274,7 @@ def check_slurm(command: str, env: Env) -> None:
     words = shlex.split(command)
     argv = [sys.executable, "-m", "ablate", *tiny_args(words[3:], env), *extra]
     proc = subprocess.run(argv, cwd=env.cwd, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, **cluster.env(), "WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+                          env={**cluster.env, "WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = results_under(out)
     assert results and all(r["status"] in ("finished", "duplicate") for r in results)

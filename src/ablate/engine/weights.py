@@ -36,7 +36,8 @@ def resolve(source: str, *, wandb_mode: str = "online") -> Path:
             raise WeightsError(f"model.init_from={source}: the folder has no {CHECKPOINT_NAME} (is it a job folder "
                                "whose training started?)")
     elif not path.exists():
-        raise WeightsError(f"model.init_from={source}: no such file or folder")
+        raise WeightsError(f"model.init_from: no such file {source} (give a job folder, a checkpoint file or "
+                           "wandb:ENTITY/PROJECT/NAME:VERSION)")
     elif not path.is_file():
         raise WeightsError(f"model.init_from={source}: not a regular file")
     return path
@@ -47,10 +48,9 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # not a zip/pickle, truncated, or a pickle that asks for code (refused, not run)
-        first = next((x.strip() for x in str(e).splitlines() if x.strip().startswith("WeightsUnpickler error")),
-                     str(e).splitlines()[0] if str(e) else type(e).__name__)
-        raise WeightsError(f"model.init_from: {path} is not a readable checkpoint ({type(e).__name__}: "
-                           f"{first[:200]}); only tensors and plain containers are loaded") from None
+        # torch's own message would suggest weights_only=False, i.e. running the file's code: never repeated
+        raise WeightsError(f"model.init_from={path} is not a checkpoint that loads safely (only tensors and plain "
+                           f"containers are read): {type(e).__name__}") from None
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
         raise WeightsError(f"model.init_from: {path} holds no model state dict")

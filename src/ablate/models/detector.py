@@ -149,14 +149,14 @@ def build_detector(
 def check_dimensions(model: ModelConfig) -> None:
     """Reject sizes the model cannot be built with, saying why (``ablate.config.validate`` calls it before
     anything is allocated; a direct ``build_detector`` caller may call it too)."""
+    for key in ("hidden_dim", "nheads", "dec_layers", "num_queries", "dim_feedforward"):
+        if getattr(model, key) < 1:
+            raise ValueError(f"model.{key}={getattr(model, key)} must be ≥ 1")
     d, m = model.hidden_dim, model.nheads
     if d % m:
         raise ValueError(f"model.hidden_dim={d} must be divisible by model.nheads={m}")
     if d % 4:
         raise ValueError(f"model.hidden_dim={d} must be divisible by 4 (sine pairs for x and y)")
-    for key in ("hidden_dim", "nheads", "dec_layers", "num_queries", "dim_feedforward"):
-        if getattr(model, key) < 1:
-            raise ValueError(f"model.{key}={getattr(model, key)} must be ≥ 1")
     if model.enc_layers < 0:
         raise ValueError(f"model.enc_layers={model.enc_layers} must be ≥ 0")
     if not 0.0 <= model.dropout < 1.0:
