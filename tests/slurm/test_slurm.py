@@ -158,10 +158,18 @@ class Driver(threading.Thread):
         return self.value
 
 
-def usr2_arrived(pid: int) -> bool:
-    """SLURM woke the held task: it sends SIGCONT along with a signal, so USR2 is pending or being handled."""
+def usr2_arrived(s: Sweep, pid: int, woken: dict[str, float]) -> bool:
+    """SLURM's USR2 is pending, or was handled (submitit logged it). SLURM sends SIGCONT along with a signal, but
+    also on its own after a time-limit update: a task woken without USR2 gets 5 s to log it, then is held again."""
     pending, stopped = signal_state(pid)
-    return pending or not stopped
+    if pending or "Caught signal SIGUSR2" in s.submitit_log():
+        return True
+    if stopped:
+        woken.pop("at", None)
+    elif time.monotonic() - woken.setdefault("at", time.monotonic()) > 5:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    return False
 
 
 def held_until_signalled(s: Sweep, send: Callable[[str, str], None], then: Callable[[str], None] = lambda job: None,
@@ -176,7 +184,8 @@ def held_until_signalled(s: Sweep, send: Callable[[str, str], None], then: Calla
     try:
         step = last_step(s.job_dir)
         send(job, plain)
-        wait_for(lambda: usr2_arrived(pid), 90, f"SIGUSR2 from SLURM to {s.name}")
+        woken: dict[str, float] = {}
+        wait_for(lambda: usr2_arrived(s, pid, woken), 90, f"SIGUSR2 from SLURM to {s.name}")
         then(job)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -192,7 +201,7 @@ def time_limit_signal(s: Sweep) -> int:
     def shorten(job: str, plain: str) -> None:
         elapsed = minutes(s.cluster.run("squeue", "-h", "-j", plain, "-o", "%M").strip())
         s.cluster.run("scontrol", "update", f"JobId={job}", f"TimeLimit={math.ceil(elapsed + 1)}")
-        time.sleep(1)
+        time.sleep(3)
 
     return held_until_signalled(s, lambda job, plain: None, before=shorten,
                                 then=lambda job: s.cluster.run("scontrol", "update", f"JobId={job}",
