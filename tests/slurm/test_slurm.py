@@ -185,7 +185,8 @@ def held_until_signalled(s: Sweep, send: Callable[[str, str], None], then: Calla
         step = last_step(s.job_dir)
         send(job, plain)
         woken: dict[str, float] = {}
-        wait_for(lambda: usr2_arrived(s, pid, woken), 90, f"SIGUSR2 from SLURM to {s.name}")
+        # slurmctld checks time limits on a ~30 s timer and, when busy, later: allow several checks to go by
+        wait_for(lambda: usr2_arrived(s, pid, woken), 240, f"SIGUSR2 from SLURM to {s.name}")
         then(job)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -200,7 +201,9 @@ def time_limit_signal(s: Sweep) -> int:
     the requeued run is not warned again while it starts."""
     def shorten(job: str, plain: str) -> None:
         elapsed = minutes(s.cluster.run("squeue", "-h", "-j", plain, "-o", "%M").strip())
-        s.cluster.run("scontrol", "update", f"JobId={job}", f"TimeLimit={math.ceil(elapsed + 1)}")
+        # the USR2 falls due at limit − 90 s (1.5 min from now) and the job is killed only at the limit: several
+        # of slurmctld's ~30 s time-limit checks fit in between
+        s.cluster.run("scontrol", "update", f"JobId={job}", f"TimeLimit={math.ceil(elapsed + 3)}")
         time.sleep(3)
 
     return held_until_signalled(s, lambda job, plain: None, before=shorten,
