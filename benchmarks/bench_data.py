@@ -15,7 +15,8 @@ from bench_common import stats, write_result
 
 import ablate
 from ablate.data import build_datasets, build_loader
-from ablate.engine.train import build_optimizer, predictions_finite
+from ablate.engine.optim import build_optimizer
+from ablate.engine.train import predictions_finite
 from ablate.losses import build_criterion
 
 
@@ -38,7 +39,7 @@ def run(quick: bool) -> dict[str, Any]:
     fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     model.to(memory_format=fmt).train()
     criterion = build_criterion(cfg.loss, num_classes=model.num_classes, focal=cfg.focal)
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg.train)
     step_times = []
     for i, (images, mask, targets) in enumerate(batches[: 4 if quick else 12]):
         t0 = time.perf_counter()

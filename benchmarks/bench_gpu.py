@@ -15,14 +15,15 @@ COCO_TRAIN_IMAGES = 118_287
 
 def step_fn(compile_model: bool, amp: bool, size: tuple[int, int]) -> Any:
     import ablate
-    from ablate.engine.train import build_optimizer
+    from ablate.engine.optim import build_optimizer
+    from ablate.engine.precision import to_fp32
     from ablate.losses import build_criterion
 
     cfg = ablate.compose(["model=r50", "model.num_classes=91"])
     torch.manual_seed(0)
     model = ablate.build_model(cfg).cuda().train()
     criterion = build_criterion(cfg.loss, num_classes=91, focal=cfg.focal).cuda()
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg.train)
     forward = torch.compile(model) if compile_model else model
     g = torch.Generator().manual_seed(0)
     images = torch.randn(2, 3, *size, generator=g).cuda()
@@ -33,7 +34,7 @@ def step_fn(compile_model: bool, amp: bool, size: tuple[int, int]) -> Any:
     def step() -> None:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             outputs = forward(images, mask)
-        loss = criterion(outputs, targets, 14.0)["loss"]
+        loss = criterion(to_fp32(outputs), targets, 14.0)["loss"]  # losses in fp32, as the trainer does
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_max_norm)

@@ -19,20 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ablate.engine.precision import to_fp32
+
 os.environ.setdefault("TQDM_DISABLE", "1")  # the cache's progress bars would bury the results
 
 Batch = tuple[Tensor, Tensor, list[dict[str, Tensor]], float]
-
-
-def float_outputs(out: Any) -> Any:
-    """Every floating tensor of a (nested) model output as fp32: the criterion runs outside autocast."""
-    if isinstance(out, Tensor):
-        return out.float() if out.is_floating_point() else out
-    if isinstance(out, dict):
-        return {k: float_outputs(v) for k, v in out.items()}
-    if isinstance(out, (list, tuple)):
-        return type(out)(float_outputs(v) for v in out)
-    return out
 
 
 class Replica:
@@ -40,12 +31,12 @@ class Replica:
     runs (the model and criterion, or compiled versions of them)."""
 
     def __init__(self, step: DefaultStep, memory_format: torch.memory_format = torch.channels_last):
-        from ablate.engine.train import build_optimizer, lr_factor
+        from ablate.engine.optim import build_optimizer, lr_factor
 
         cfg = step.cfg
         self.model = copy.deepcopy(step.model).to(memory_format=memory_format)
         self.memory_format = memory_format
-        self.optimizer = build_optimizer(self.model, cfg)
+        self.optimizer = build_optimizer(self.model, cfg.train)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, warmup=cfg.train.warmup_steps, drop_step=None))
         self.forward: Callable = self.model
@@ -95,7 +86,7 @@ class DefaultStep:
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
             outputs = r.forward(images, mask)
         if bf16:
-            outputs = float_outputs(outputs)
+            outputs = to_fp32(outputs)  # the criterion runs outside autocast
         mark("forward")
         assert predictions_finite(outputs)
         losses = r.criterion(outputs, targets, num_boxes)

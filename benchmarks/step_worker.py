@@ -57,7 +57,7 @@ class Ours(Side):
         import torch
 
         import ablate
-        from ablate.engine.train import build_optimizer
+        from ablate.engine.optim import build_optimizer
         from ablate.losses import build_criterion
         from ablate.models.convert import load_pretrained
 
@@ -72,7 +72,7 @@ class Ours(Side):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(memory_format=self.memory_format)  # what engine.train does
         self.criterion = build_criterion(cfg.loss, num_classes=model.num_classes, focal=cfg.focal)
-        self.optimizer = build_optimizer(model, cfg)
+        self.optimizer = build_optimizer(model, cfg.train)
         self.clip = cfg.train.clip_max_norm
         self.focal = cfg.focal
         return {"params": sum(p.numel() for p in model.parameters()), "channels_last": bool(channels_last),
