@@ -35,7 +35,7 @@ def test_groups_mirror_the_registries():
     assert set(GROUPS["csq"]) == set(SPATIAL_QUERIES.names())
     assert set(GROUPS["proj"]) == set(PROJECTIONS.names())
     assert set(GROUPS["ref"]) == set(REFERENCE_POINTS.names())
-    assert set(GROUPS["model"]) == {"tiny", "r50", "r50_dc5", "r101", "r101_dc5"}
+    assert set(GROUPS["model"]) == {"tiny", "tiny_s8", "r50", "r50_dc5", "r101", "r101_dc5"}
 
 
 def _compose_all(combos):

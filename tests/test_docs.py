@@ -110,8 +110,8 @@ def tiny_args(args: list[str], env: Env) -> list[str]:
         out.append(a)
     given = {a.split("=", 1)[0].lstrip("+~") for a in out if "=" in a}
     budget = list(BUDGET)
-    if not any(a.startswith("model=r") for a in out):
-        budget += TINY_BACKBONE
+    if not any(a.startswith(("model=r", "model.backbone.weights=")) for a in out):
+        budget += TINY_BACKBONE  # a pretrained tiny backbone keeps its own widths
     if "data=coco" not in out:
         budget.append(f"data.root={env.data_root}")
     return out + [b for b in budget if b.split("=", 1)[0] not in given]
@@ -223,6 +223,33 @@ def check_predict(command: str, env: Env) -> None:
     out = env.cwd / "predictions"
     assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "street.png"]
     assert isinstance(json.loads((out / "detections.json").read_text()), list)
+
+
+def check_pretrain(command: str, env: Env) -> None:
+    """The shipped backbone's command writes a loadable state dict and its record (here at 3 steps, elsewhere)."""
+    import hashlib
+
+    out = env.cwd / "pretrained" / "tiny.pt"
+    run([sys.executable, *shlex.split(command)[1:], "--out", str(out), "--steps", "3", "--images", "6"], env)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() and record["steps"] == 3
+
+
+def check_pretrained_backbone(command: str, env: Env) -> None:
+    """The detector on the shipped backbone: trains with the backbone's statistics (and, frozen, its weights) fixed."""
+    run_ablate(command, env)
+    folder = newest_run(env)
+    result = json.loads((folder / "result.json").read_text())
+    assert result["status"] == "finished"
+    import torch
+
+    from ablate.models.backbone import weights_path
+
+    shipped = torch.load(weights_path("tiny_shapes"), weights_only=True)
+    trained = torch.load(folder / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(trained[f"backbone.{k}"], v) for k, v in shipped.items() if "running" in k)
+    if "train.lr_backbone=0" in command:
+        assert all(torch.equal(trained[f"backbone.{k}"], v) for k, v in shipped.items())
 
 
 def check_help(command: str, env: Env) -> None:
@@ -364,6 +391,8 @@ CHECKS: list[tuple[str, Callable[[str, Env], None]]] = [
     (r"torchrun .* -m ablate .*", check_torchrun),
     (r"python -m ablate\.report NEW --baseline OLD", check_baseline),
     (r"python -m ablate\.attention JOBDIR --image N", check_attention),
+    (r"python -m ablate\.pretrain", check_pretrain),
+    (r"python -m ablate model\.backbone\.weights=tiny_shapes( train\.lr_backbone=\S+)?", check_pretrained_backbone),
     (r"python -m ablate\.predict \S+ photos/ street\.jpg --out predictions --threshold 0\.5", check_predict),
 ]
 

@@ -101,7 +101,7 @@ def compose(overrides: list[str] | None = None, *, return_hydra_config: bool = F
 
 
 POSITIVE = ("train.batch_size", "train.epochs", "train.log_every", "eval.batch_size", "eval.top_k")
-NON_NEGATIVE = ("train.weight_decay", "train.warmup_steps", "eval.every",
+NON_NEGATIVE = ("train.weight_decay", "train.warmup_steps", "train.min_epoch_steps", "eval.every",
                 "loss.bbox_coef", "loss.giou_coef", "loss.cost_bbox", "loss.cost_giou", "loss.eos_coef")
 
 
@@ -135,8 +135,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"model.num_classes={m.num_classes} must be ≥ 1 (largest category id + 1)")
     if m.backbone.name == "tiny" and m.backbone.dilation:
         raise ConfigError("model.backbone.dilation=true needs a ResNet backbone (model=r50_dc5 or r101_dc5)")
-    if m.backbone.name == "tiny" and m.backbone.weights:
-        raise ConfigError("model.backbone.weights is for ResNet backbones; the tiny backbone trains from scratch")
     if cfg.eval.only and not m.init_from:
         raise ConfigError("eval.only=true evaluates model.init_from: give it a job folder, a checkpoint.pt or a "
                           "released checkpoint (model.init_from=PATH)")

@@ -73,8 +73,7 @@ class Job:
 
     def restore(self, state: TrainState) -> None:
         """Resume from the job folder's checkpoint, if there is one (the only place a checkpoint is read)."""
-        t = self.trainer
-        if t is not None and self.train_settings.resume:
+        if self.trainer is not None and self.train_settings.resume:
             restore(self.files, self.effective, self._parts(), state)
 
     def checkpoint(self, state: TrainState) -> None:

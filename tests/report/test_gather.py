@@ -62,6 +62,11 @@ def test_same_config_and_seed_in_two_sweeps_counted_once(sweep, tmp_path):
     assert len(df) == len(JOBS) + 1
     same = df[(df["variant_key"] == config_key("detr")) & (df["seed"] == 0)]
     assert same["counted"].tolist() == [True, False]
+    # the report says which job it kept, from the run files as they are
+    assert same["kept"].tolist()[1] == same["job"].tolist()[0]
+    from ablate.report.index import _problem
+
+    assert _problem(same.iloc[1]).startswith(f"same config and seed as {same['job'].tolist()[0]}: that job's metrics")
 
 
 def test_load_curves_skips_truncated_line(sweep):

@@ -12,6 +12,7 @@ from ablate.engine.precision import Precision
 class TrainConfig:
     epochs: int = 50
     max_steps: int | None = None  # when set, training stops after this many optimizer steps
+    min_epoch_steps: int = 0  # schedule epochs (train.epochs, train.lr_drop) of at least this many steps
     batch_size: int = 2  # per process; the effective batch is batch_size × world size
     lr: float = 1e-4
     lr_backbone: float = 1e-5  # ≤ 0 freezes the whole backbone

@@ -29,10 +29,22 @@ def lr_factor(step: int, *, warmup: int, drop_step: int | None) -> float:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, steps_per_epoch: int
                     ) -> torch.optim.lr_scheduler.LambdaLR:
-    drop = int(train.lr_drop * steps_per_epoch) if train.lr_drop is not None else None
+    drop = drop_step(train, steps_per_epoch)
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup=train.warmup_steps, drop_step=drop))
 
 
+def epoch_steps(train: TrainConfig, steps_per_epoch: int) -> int:
+    """Steps of one schedule epoch: the data's epoch, or ``train.min_epoch_steps`` for a smaller data set (so a
+    600-image set trains as many steps per "epoch" as the preset's data would, not 19)."""
+    return max(steps_per_epoch, train.min_epoch_steps)
+
+
 def total_steps(train: TrainConfig, steps_per_epoch: int) -> int:
-    return train.max_steps or train.epochs * steps_per_epoch
+    """``train.max_steps`` when set, else ``train.epochs`` schedule epochs."""
+    return train.max_steps or train.epochs * epoch_steps(train, steps_per_epoch)
+
+
+def drop_step(train: TrainConfig, steps_per_epoch: int) -> int | None:
+    """The step of the ×0.1 drop: ``train.lr_drop`` schedule epochs in."""
+    return int(train.lr_drop * epoch_steps(train, steps_per_epoch)) if train.lr_drop is not None else None

@@ -137,10 +137,8 @@ def fit(t: Trainer, state: TrainState, evaluation: EvalConfig, hooks: Hooks) -> 
                     state.step += 1
                     bar.update(1)
                     window.add(losses)
-                    state.window = window.state_dict()
                     if state.step % t.settings.log_every == 0 or state.step == t.total_steps:
                         means = window.flush(t.dist)
-                        state.window = window.state_dict()
                         lr = t.optimizer.param_groups[0]["lr"]
                         hooks.log({"kind": "train", "step": state.step, "epoch": state.step / steps_per_epoch,
                                    "lr": lr, **means, "time_s": time.perf_counter() - t_start})
@@ -149,10 +147,12 @@ def fit(t: Trainer, state: TrainState, evaluation: EvalConfig, hooks: Hooks) -> 
                         hooks.evaluate()
                         t.model.train()
                     if time.monotonic() - t_ckpt >= t.settings.checkpoint_every:
+                        state.window = window.state_dict()  # only a checkpoint reads it
                         hooks.checkpoint()
                         t_ckpt = time.monotonic()
                     # at the end of a step, before the next batch draws augmentation RNG: the resume is exact
                     if stop_asked if t.dist.enabled else stop.pending is not None:
+                        state.window = window.state_dict()
                         hooks.checkpoint()
                         stop.hand_over(state.step)
                     if state.step >= t.total_steps:
@@ -160,4 +160,6 @@ def fit(t: Trainer, state: TrainState, evaluation: EvalConfig, hooks: Hooks) -> 
     except BaseException as e:
         note_step(e, state.step)
         raise
+    finally:
+        state.window = window.state_dict()
     return time.perf_counter() - t_start

@@ -1,8 +1,10 @@
 """Backbones: a small from-scratch CNN for CPU runs (``tiny``) and torchvision ResNets (``r50`` … ``r101_dc5``).
 
 ResNets use ``FrozenBatchNorm2d`` and freeze the stem and ``layer1`` like the authors. Pretrained weights are
-never fetched implicitly: ``weights`` is a local state-dict path, or ``imagenet`` to opt in to torchvision's
-download (online machines only).
+never fetched implicitly: ``weights`` is a local state-dict path, the name of a file shipped in
+``ablate/models/weights/`` (``tiny_shapes``: the tiny backbone pretrained by ``python -m ablate.pretrain``), or
+``imagenet`` to opt in to torchvision's download (online machines only). A pretrained tiny backbone, like the
+ResNets, keeps its batch-norm statistics frozen.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from torchvision.ops import FrozenBatchNorm2d
 from ablate.registry import Registry
 
 BACKBONES: Registry[nn.Module] = Registry("backbone")
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
 
 
 @BACKBONES.register("tiny")
 class TinyBackbone(nn.Module):
     """Stages of [3×3 stride-2 conv → BN → ReLU → 3×3 conv → BN → ReLU]; output stride 2^len(widths)."""
 
-    def __init__(self, widths: list[int], **_: object):
+    def __init__(self, widths: list[int], weights: str | None = None, **_: object):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -35,6 +38,21 @@ class TinyBackbone(nn.Module):
         self.body = nn.Sequential(*layers)
         self.num_channels = c_in
         self.stride = 2 ** len(widths)
+        self.pretrained = bool(weights)
+        if weights:
+            load_tiny_weights(self, weights_path(weights))
+            for norm in self.norms():  # frozen statistics and affine, as FrozenBatchNorm2d in the ResNets
+                norm.requires_grad_(False)
+
+    def norms(self) -> list[nn.BatchNorm2d]:
+        return [m for m in self.body if isinstance(m, nn.BatchNorm2d)]
+
+    def train(self, mode: bool = True) -> TinyBackbone:
+        super().train(mode)
+        if self.pretrained:  # pretrained statistics stay; a checkpoint's state dict is the same either way
+            for norm in self.norms():
+                norm.eval()
+        return self
 
     def forward(self, images: Tensor) -> Tensor:
         return self.body(images)
@@ -53,7 +71,7 @@ class ResNetBackbone(nn.Module):
         if weights == "imagenet":
             resnet.load_state_dict(self.imagenet.get_state_dict(progress=True))
         elif weights:
-            load_resnet_weights(resnet, Path(weights))
+            load_resnet_weights(resnet, weights_path(weights))
         for name, p in resnet.named_parameters():
             # the authors train layer2–4 only (stem and layer1 stay frozen), and nothing if lr_backbone ≤ 0
             p.requires_grad_(any(k in name for k in ("layer2", "layer3", "layer4")))
@@ -74,6 +92,24 @@ class ResNet50(ResNetBackbone):
 class ResNet101(ResNetBackbone):
     factory = staticmethod(resnet101)
     imagenet = ResNet101_Weights.IMAGENET1K_V1
+
+
+def weights_path(weights: str) -> Path:
+    """A shipped file's name (``tiny_shapes``) → its path in ``ablate/models/weights``; anything else is a path."""
+    shipped = SHIPPED_WEIGHTS / f"{weights}.pt"
+    return shipped if "/" not in weights and shipped.is_file() else Path(weights)
+
+
+def load_tiny_weights(backbone: TinyBackbone, path: Path) -> None:
+    """Load a ``python -m ablate.pretrain`` state dict (the body's keys, ``body.N.…``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"model.backbone.weights: no such file {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        backbone.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ValueError(f"{path}: not a tiny backbone of these widths ({first})") from None
 
 
 def load_resnet_weights(resnet: nn.Module, path: Path) -> None:

@@ -24,7 +24,7 @@ METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 DEFAULT_AXES: tuple[str, ...] = ("csq", "proj", "ref", "focal", "offset", "model", "num_queries")
 # Columns that are not axes; every other column of a gathered frame is an axis.
 BASE_COLUMNS: tuple[str, ...] = (
-    "job", "sweep", "status", "variant", "variant_key", "counted", "seed", "config_key", "duplicate_of",
+    "job", "sweep", "status", "variant", "variant_key", "counted", "kept", "seed", "config_key", "duplicate_of",
     *METRICS, "steps", "wall_time_s", "params_total", "error", "error_type", "error_step", "variant_name",
     "wandb_group", "labels", "per_class",
 )
@@ -62,9 +62,9 @@ def gather(dirs: Iterable[Path | str]) -> pd.DataFrame:
     for axis in axes:
         if axis not in df:
             df[axis] = None
-    df = df[[c for c in BASE_COLUMNS if c not in ("variant", "variant_key", "counted")] + axes]
+    df = df[[c for c in BASE_COLUMNS if c not in ("variant", "variant_key", "counted", "kept")] + axes]
     df = _assign_variants(df, axes)
-    df["counted"] = _counted(df)
+    df["counted"], df["kept"] = _counted(df)
     order = ["job", "sweep", "status", "variant", *axes]
     return df[order + [c for c in df.columns if c not in order]].reset_index(drop=True)
 
@@ -291,11 +291,14 @@ def _assign_variants(df: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return df
 
 
-def _counted(df: pd.DataFrame) -> pd.Series:
-    """Which rows' metrics count towards their variant: each trained model once."""
+def _counted(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Which rows' metrics count towards their variant (each trained model once), and for a finished job that
+    repeats another's config and seed (two processes ran the same job), the job kept instead: the first gathered,
+    in the order of the folders given and then of job numbers. No run file is edited to decide it."""
     gathered = {str(Path(j).resolve()) for j in df["job"]}
     counted = pd.Series(False, index=df.index)
-    seen: set[tuple[str, str]] = set()
+    kept = pd.Series(None, index=df.index, dtype=object)
+    seen: dict[tuple[str, str], str] = {}
     for i, row in df.iterrows():
         has_metrics = not _isna(row["AP"])
         if row["status"] == "finished":
@@ -308,10 +311,12 @@ def _counted(df: pd.DataFrame) -> pd.Series:
         if ok and not _isna(row["seed"]):
             # Same config and seed in two gathered folders is the same model: count it once.
             ident = (str(row["variant_key"]), format_value(row["seed"]))
-            ok = ident not in seen
-            seen.add(ident)
+            if ident in seen:
+                ok, kept[i] = False, seen[ident]
+            else:
+                seen[ident] = str(row["job"])
         counted[i] = ok
-    return counted
+    return counted, kept
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

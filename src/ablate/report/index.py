@@ -113,7 +113,9 @@ def _problem(row) -> str:
     if row.status == "duplicate":
         return f"same model as {row.duplicate_of}" + ("" if row.counted else " (counted there)")
     if row.status == "finished":
-        return "no final metrics" if pd.isna(row.AP) else "same config and seed as another job (counted once)"
+        if pd.isna(row.AP):
+            return "no final metrics"
+        return f"same config and seed as {row.kept}: that job's metrics are kept, these (AP {row.AP:.4f}) left out"
     text = row.error if isinstance(row.error, str) else ""
     if isinstance(row.error_type, str):
         text = f"{row.error_type}: {text}"

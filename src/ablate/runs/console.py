@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ablate.engine.optim import epoch_steps, total_steps
 from ablate.help import describe
 
 
@@ -33,7 +34,10 @@ def banner(cfg: Any, result: dict[str, Any], *, device: Any, threads: int, datas
     train_ds, val_ds = datasets
     world, bs = int(result.get("world_size") or 1), int(cfg.train.batch_size)
     steps_per_epoch = max(math.ceil(len(train_ds) / world) // bs, 1)
-    total = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
+    total = total_steps(cfg.train, steps_per_epoch)
+    schedule = epoch_steps(cfg.train, steps_per_epoch)
+    why = (f"; a small data set: schedule epochs of {schedule} steps (train.min_epoch_steps)"
+           if schedule > steps_per_epoch and not cfg.train.max_steps else "")
     evals = f"evaluated every {cfg.eval.every:,} steps and at the end" if cfg.eval.every else "evaluated at the end"
     params = result.get("params") or {}
     classes = len(getattr(train_ds, "category_ids", []) or []) or "?"
@@ -45,7 +49,7 @@ def banner(cfg: Any, result: dict[str, Any], *, device: Any, threads: int, datas
         f"thread{'s' if threads != 1 else ''}",
         f"  data    {cfg.data.name}: {len(train_ds):,} training / {len(val_ds):,} validation images, {classes} classes",
         f"  budget  {total:,} steps × {bs * world} images ({total / steps_per_epoch:.1f} epochs of "
-        f"{steps_per_epoch:,} steps), {evals}",
+        f"{steps_per_epoch:,} steps{why}), {evals}",
         f"  output  {result['output_dir']}",
         f"  W&B     {wandb_where(result.get('wandb'))}",
     ]
