@@ -28,10 +28,10 @@ def schema_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def reads() -> set[str]:
-    """Every attribute name accessed, string constant and keyword used in src/, outside dataclass fields."""
+def reads(src: Path = SRC, conf: Path | None = None) -> set[str]:
+    """Every attribute name accessed, string constant and keyword used in ``src``, outside dataclass fields."""
     names: set[str] = set()
-    for path in SRC.rglob("*.py"):
+    for path in src.rglob("*.py"):
         tree = ast.parse(path.read_text())
         prose = {id(n) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)}  # messages, not reads
         prose |= {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
@@ -44,7 +44,7 @@ def reads() -> set[str]:
                 names.update(node.value.split("."))
             elif isinstance(node, ast.keyword) and node.arg:
                 names.add(node.arg)
-    for path in config_dir().rglob("*.yaml"):
+    for path in (conf or config_dir()).rglob("*.yaml"):
         names.update(re.findall(r"\$\{[\w.]*?(\w+)\}", path.read_text()))
     return names
 
@@ -55,10 +55,31 @@ def test_every_schema_key_is_read_by_code():
     assert not unread, f"config keys that no code reads: {unread}"
 
 
-def test_the_check_sees_a_key_nobody_reads():
+def test_the_check_sees_a_key_nobody_reads(tmp_path):
+    """A copy of src/ whose schema gains a switch (declared, documented, never read) fails the check; reading it
+    once in code passes it again."""
+    import shutil
+
+    src = tmp_path / "ablate"
+    shutil.copytree(SRC, src, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    engine = src / "engine" / "config.py"
+    declared = engine.read_text().replace(
+        "    only: bool = False", "    a_switch_nobody_reads_xq: bool = False  # documented, inert\n    only: bool = False")
+    engine.write_text(declared)
+    assert "a_switch_nobody_reads_xq" not in reads(src, config_dir())
+    job = src / "job.py"
+    job.write_text(job.read_text() + "\n\ndef _probe(cfg):\n    return cfg.eval.a_switch_nobody_reads_xq\n")
+    assert "a_switch_nobody_reads_xq" in reads(src, config_dir())
+
+
+def test_the_schema_walk_finds_nested_keys():
+    @dataclasses.dataclass
+    class Inner:
+        b: int = 0
+
     @dataclasses.dataclass
     class Probe:
-        a_switch_nobody_reads_xq: bool = False
+        a: bool = False
+        inner: Inner = dataclasses.field(default_factory=Inner)
 
-    assert "a_switch_nobody_reads_xq" not in reads()
-    assert schema_keys(Probe) == ["a_switch_nobody_reads_xq"]
+    assert schema_keys(Probe) == ["a", "inner.b"]
