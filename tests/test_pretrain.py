@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ablate import pretrain
-from ablate.models.backbone import TinyBackbone, build_backbone, weights_path
+from ablate.models.backbone import BackboneWeightsError, TinyBackbone, build_backbone, weights_path
 
 
 def test_windows_are_centred_on_objects_of_their_own_seed():
@@ -59,12 +59,30 @@ def test_the_shipped_weights_are_what_their_record_says():
 
 
 def test_a_wrong_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(BackboneWeightsError, match="no such file"):
         TinyBackbone([8, 16], weights=str(tmp_path / "missing.pt"))
     path = tmp_path / "other.pt"
     torch.save(TinyBackbone([8, 16]).state_dict(), path)
-    with pytest.raises(ValueError, match="not a tiny backbone of these widths"):
+    with pytest.raises(BackboneWeightsError, match=r"not a tiny backbone of widths \[16, 32, 64, 128\]"):
         TinyBackbone(pretrain.WIDTHS, weights=str(path))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a pickle")
+    with pytest.raises(BackboneWeightsError, match="garbage.pt is not a tiny backbone"):
+        TinyBackbone(pretrain.WIDTHS, weights=str(garbage))
+
+
+def test_a_missing_weights_file_is_one_ablate_line_exit_2_and_a_failed_job(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "ablate", "model.backbone.weights=nowhere.pt", "logger=none",
+                           f"hydra.run.dir={out}"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("ablate: config error: model.backbone.weights=nowhere.pt")
+    result = json.loads((out / "result.json").read_text())  # as any config error: recorded, never finished
+    assert result["status"] == "failed" and "model.backbone.weights" in result["error"]["message"]
+    assert not (out / "checkpoint.pt").exists()
 
 
 def test_bad_arguments_exit_2_before_anything_is_written(tmp_path, capsys):

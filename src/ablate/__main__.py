@@ -124,6 +124,7 @@ def explain(e: BaseException) -> tuple[int, str] | None:
     from ablate.engine.signals import Preempted
     from ablate.engine.train import Diverged
     from ablate.engine.weights import WeightsError
+    from ablate.models.backbone import BackboneWeightsError
 
     if isinstance(e, LaunchRefused):
         return e.code, str(e)
@@ -131,7 +132,7 @@ def explain(e: BaseException) -> tuple[int, str] | None:
         return 2, f"config error: {e}"
     if isinstance(e, DataError):
         return 2, f"data error: {e}"
-    if isinstance(e, (CheckpointMismatch, WeightsError)):
+    if isinstance(e, (CheckpointMismatch, WeightsError, BackboneWeightsError)):
         return 2, str(e)
     if isinstance(e, (HydraException, OmegaConfBaseException)):  # unknown option, wrong type, bad override
         cause = e.__cause__

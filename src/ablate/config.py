@@ -23,6 +23,7 @@ from ablate.data.config import DataConfig
 from ablate.engine.config import EvalConfig, TrainConfig
 from ablate.help import register_help_resolver
 from ablate.losses.config import LossConfig
+from ablate.models.backbone import weights_path
 from ablate.models.config import AxisChoice, ModelConfig
 from ablate.models.detector import check_dimensions
 from ablate.models.projection import PROJECTIONS
@@ -135,6 +136,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"model.num_classes={m.num_classes} must be ≥ 1 (largest category id + 1)")
     if m.backbone.name == "tiny" and m.backbone.dilation:
         raise ConfigError("model.backbone.dilation=true needs a ResNet backbone (model=r50_dc5 or r101_dc5)")
+    if m.backbone.weights and m.backbone.weights != "imagenet" and not weights_path(m.backbone.weights).is_file():
+        raise ConfigError(f"model.backbone.weights={m.backbone.weights}: no such file (a local state dict, a shipped "
+                          "name such as tiny_shapes, or imagenet for torchvision's download)")
     if cfg.eval.only and not m.init_from:
         raise ConfigError("eval.only=true evaluates model.init_from: give it a job folder, a checkpoint.pt or a "
                           "released checkpoint (model.init_from=PATH)")

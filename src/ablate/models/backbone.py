@@ -9,6 +9,7 @@ ResNets, keeps its batch-norm statistics frozen.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -21,6 +22,10 @@ from ablate.registry import Registry
 
 BACKBONES: Registry[nn.Module] = Registry("backbone")
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
+
+
+class BackboneWeightsError(ValueError):
+    """``model.backbone.weights`` names a file that is missing or does not fit the backbone; the message says what."""
 
 
 @BACKBONES.register("tiny")
@@ -103,13 +108,15 @@ def weights_path(weights: str) -> Path:
 def load_tiny_weights(backbone: TinyBackbone, path: Path) -> None:
     """Load a ``python -m ablate.pretrain`` state dict (the body's keys, ``body.N.…``)."""
     if not path.is_file():
-        raise FileNotFoundError(f"model.backbone.weights: no such file {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        raise BackboneWeightsError(f"model.backbone.weights: no such file {path}")
     try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
         backbone.load_state_dict(state)
-    except RuntimeError as error:
-        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise ValueError(f"{path}: not a tiny backbone of these widths ({first})") from None
+    except (RuntimeError, pickle.UnpicklingError, AttributeError, EOFError) as error:
+        first = str(error).strip().splitlines()[-1 if isinstance(error, EOFError) else 0][:200]
+        raise BackboneWeightsError(f"model.backbone.weights: {path} is not a tiny backbone of widths "
+                                   f"{[m.out_channels for m in backbone.body if isinstance(m, nn.Conv2d)][1::2]} "
+                                   f"({first})") from None
 
 
 def load_resnet_weights(resnet: nn.Module, path: Path) -> None:
