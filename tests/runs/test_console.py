@@ -49,7 +49,7 @@ def test_variant_in_the_papers_words():
 
 
 def test_banner_names_every_setting(tmp_path):
-    cfg = tiny_cfg("train.max_steps=null", "train.epochs=2", "eval.every=5")
+    cfg = tiny_cfg("train.max_steps=null", "train.epochs=2", "eval.every=5", "train.min_epoch_steps=0")
 
     class Data(list):
         category_ids = [1, 2, 3]
@@ -66,3 +66,8 @@ def test_banner_names_every_setting(tmp_path):
     assert lines[4] == "  budget  4 steps × 8 images (2.0 epochs of 2 steps), evaluated every 5 steps and at the end"
     assert lines[5] == f"  output  {tmp_path}"
     assert lines[6].startswith("  W&B     offline run abc in ")
+    # the same small data set with model=tiny's floor of 75 steps per schedule epoch
+    cfg.train.min_epoch_steps = 75
+    stretched = banner(cfg, result, device="cpu", threads=1, datasets=(Data(range(20)), Data(range(8))))
+    assert stretched.splitlines()[4] == ("  budget  150 steps × 8 images (2 epochs of 75 steps: the data's 2-step epochs "
+                                         "counted as train.min_epoch_steps), evaluated every 5 steps and at the end")

@@ -36,8 +36,11 @@ def banner(cfg: Any, result: dict[str, Any], *, device: Any, threads: int, datas
     steps_per_epoch = max(math.ceil(len(train_ds) / world) // bs, 1)
     total = total_steps(cfg.train, steps_per_epoch)
     schedule = epoch_steps(cfg.train, steps_per_epoch)
-    why = (f"; a small data set: schedule epochs of {schedule} steps (train.min_epoch_steps)"
-           if schedule > steps_per_epoch and not cfg.train.max_steps else "")
+    if schedule > steps_per_epoch and not cfg.train.max_steps:  # a small data set's epochs, counted longer
+        epochs = (f"{cfg.train.epochs} epochs of {schedule:,} steps: the data's {steps_per_epoch:,}-step epochs "
+                  "counted as train.min_epoch_steps")
+    else:
+        epochs = f"{total / steps_per_epoch:.1f} epochs of {steps_per_epoch:,} steps"
     evals = f"evaluated every {cfg.eval.every:,} steps and at the end" if cfg.eval.every else "evaluated at the end"
     params = result.get("params") or {}
     classes = len(getattr(train_ds, "category_ids", []) or []) or "?"
@@ -48,8 +51,7 @@ def banner(cfg: Any, result: dict[str, Any], *, device: Any, threads: int, datas
         f"  device  {device}{f' × {world} processes' if world > 1 else ''}, {threads} CPU "
         f"thread{'s' if threads != 1 else ''}",
         f"  data    {cfg.data.name}: {len(train_ds):,} training / {len(val_ds):,} validation images, {classes} classes",
-        f"  budget  {total:,} steps × {bs * world} images ({total / steps_per_epoch:.1f} epochs of "
-        f"{steps_per_epoch:,} steps{why}), {evals}",
+        f"  budget  {total:,} steps × {bs * world} images ({epochs}), {evals}",
         f"  output  {result['output_dir']}",
         f"  W&B     {wandb_where(result.get('wandb'))}",
     ]
