@@ -12,7 +12,7 @@ is timed as one process (``/usr/bin/time -v``: wall time and peak RSS), and plai
 
     python benchmarks/bench_user_coco.py            # the full default schedule (minutes)
     python benchmarks/bench_user_coco.py --quick    # 20 steps
-Writes benchmarks/results/user_coco.{json,md}.
+Writes benchmarks/results/user_coco.{json,md} (``bench_common.write_result``, with the machine).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import io
 import json
-import platform
 import re
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import machine, write_result
 from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -37,7 +37,6 @@ from pycocotools.cocoeval import COCOeval
 from ablate.data.config import ShapesConfig
 from ablate.data.shapes import CATEGORIES, render_image
 
-RESULTS = Path(__file__).parent / "results"
 IDS = [3, 17, 42, 58, 90]
 NAMES = ["box", "disc", "wedge", "plus", "hoop"]  # CATEGORIES in another vocabulary
 
@@ -107,18 +106,14 @@ def main() -> int:
         result = json.loads((run / "result.json").read_text())
         again = recompute(data / "annotations" / "instances_val2017.json", run / "detections.json")
         sizes = next(line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "px" in line)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    out = {"quick": args.quick, "command": " ".join(cmd[1:]), "cpu": cpu, "wall_s": round(wall, 1),
-           "cpu_s": round(cpu_s, 1), "peak_rss_gb": round(rss_kb / 2**20, 2), "steps": result.get("steps"),
-           "reported": result["metrics"], "recomputed": again, "sizes_line": sizes.strip(),
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    name = "user_coco_quick" if args.quick else "user_coco"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
+    host = machine()
+    out = {"quick": args.quick, "command": " ".join(cmd[1:]), "wall_s": round(wall, 1), "cpu_s": round(cpu_s, 1),
+           "peak_rss_gb": round(rss_kb / 2**20, 2), "steps": result.get("steps"), "reported": result["metrics"],
+           "recomputed": again, "sizes_line": sizes.strip(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     r, a = result["metrics"], again
     md = [f"## A user's 600-image COCO set of 112–144 px images, default model ({'quick' if args.quick else 'full'})",
-          "", f"{cpu}, 2 cores, {out['date']}, one uninterrupted run of `{out['command']}` (`/usr/bin/time -v`).", "",
+          "", f"{host['cpu']}, {host['cores']} cores, {out['date']}, one uninterrupted run of `{out['command']}` "
+          "(`/usr/bin/time -v`).", "",
           "| wall time | CPU time | peak RSS | steps | AP50 reported | AP50 pycocotools on detections.json | AP reported | AP recomputed |",
           "|---|---|---|---|---|---|---|---|",
           f"| {wall:.0f} s ({wall / 60:.1f} min) | {cpu_s:.0f} s | {out['peak_rss_gb']} GB | {out['steps']} | "
@@ -126,7 +121,7 @@ def main() -> int:
           f"Sizes as the run printed them: `{sizes.strip()}`", "",
           f"Category ids in detections.json: {a['category_ids']} (the data set's: {IDS}); {a['detections']} detections.",
           "Chance: a detector that puts one box of the right size at a random place scores AP50 ≈ 0."]
-    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
+    write_result("user_coco_quick" if args.quick else "user_coco", out, "\n".join(md))
     print("\n".join(md))
     return 0
 

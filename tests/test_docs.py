@@ -248,8 +248,11 @@ def check_pretrained_backbone(command: str, env: Env) -> None:
     shipped = torch.load(weights_path("tiny_shapes"), weights_only=True)
     trained = torch.load(folder / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(trained[f"backbone.{k}"], v) for k, v in shipped.items() if "running" in k)
-    if "train.lr_backbone=0" in command:
+    convs = [k for k, v in shipped.items() if v.dim() == 4]
+    if "train.lr_backbone=0" in command:  # frozen: every weight as shipped
         assert all(torch.equal(trained[f"backbone.{k}"], v) for k, v in shipped.items())
+    else:  # fine-tuned at the documented backbone lr: the convolutions moved, the BN statistics did not
+        assert not all(torch.equal(trained[f"backbone.{k}"], shipped[k]) for k in convs)
 
 
 def check_help(command: str, env: Env) -> None:

@@ -12,7 +12,7 @@ from ablate import pretrain
 from ablate.models.backbone import BackboneWeightsError, TinyBackbone, build_backbone, weights_path
 
 
-def test_windows_are_centred_on_objects_of_their_own_seed():
+def test_windows_have_the_shape_labels_and_seed_they_claim():
     windows, labels = pretrain.crop_windows(20)
     assert windows.dtype == torch.uint8 and windows.shape[1:] == (3, 64, 64)
     assert len(windows) == len(labels) >= 20  # at least one object per image
@@ -26,7 +26,7 @@ def test_a_short_pretraining_learns_and_its_file_loads_as_a_frozen_backbone(tmp_
     state, summary = pretrain.pretrain(steps=25, num_images=60, batch_size=32, progress=False)
     assert summary["final_loss"] < summary["first_loss"]
     path = tmp_path / "bb.pt"
-    path.write_bytes(pretrain.to_bytes(state))
+    torch.save(state, path)
     backbone = TinyBackbone(pretrain.WIDTHS, weights=str(path))
     for key, value in state.items():
         assert torch.equal(backbone.state_dict()[key], value), key

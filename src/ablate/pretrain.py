@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import sys
 import time
 from pathlib import Path
@@ -25,19 +24,22 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import Tensor, nn
+from torchvision.transforms.v2.functional import normalize
 from tqdm import tqdm
 
+from ablate.config import config_dir
 from ablate.data.config import ShapesConfig
 from ablate.data.shapes import CATEGORIES, render_image
-from ablate.models.backbone import TinyBackbone
-from ablate.runs.atomic import atomic_write_bytes, atomic_write_json
+from ablate.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ablate.models.backbone import SHIPPED_WEIGHTS, TinyBackbone
+from ablate.runs.atomic import atomic_torch_save, atomic_write_json
 
-WEIGHTS_DIR = Path(__file__).parent / "models" / "weights"
-SHIPPED = WEIGHTS_DIR / "tiny_shapes.pt"
+SHIPPED = SHIPPED_WEIGHTS / "tiny_shapes.pt"
 WINDOW = 64
 DATA_SEED = 20211001  # not the detection set's seed (1234): the backbone never sees its images
-WIDTHS = [16, 32, 64, 128]  # conf/model/tiny.yaml's backbone
+WIDTHS = list(OmegaConf.load(config_dir() / "model" / "tiny.yaml").model.backbone.widths)  # model=tiny's backbone
 
 
 def crop_windows(num_images: int, seed: int = DATA_SEED) -> tuple[Tensor, Tensor]:
@@ -70,10 +72,8 @@ class Classifier(nn.Module):
 
 
 def normalise(windows: Tensor) -> Tensor:
-    """uint8 → the detector's input normalisation (ImageNet mean/std, as ``ablate.data.transforms``)."""
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return (windows.float() / 255 - mean) / std
+    """uint8 → the detector's input normalisation (``ablate.data.transforms``' ImageNet mean and std)."""
+    return normalize(windows.float() / 255, list(IMAGENET_MEAN), list(IMAGENET_STD))
 
 
 def pretrain(
@@ -109,12 +109,6 @@ def pretrain(
     return model.backbone.state_dict(), summary
 
 
-def to_bytes(state: dict[str, Tensor]) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablate.pretrain", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=SHIPPED, help="state-dict file to write (default: the shipped one)")
@@ -128,11 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # one thread: the same bytes on every machine of a torch version
     start = time.perf_counter()
     state, summary = pretrain(steps=args.steps, num_images=args.images, seed=args.seed)
-    data = to_bytes(state)
-    summary |= {"sha256": hashlib.sha256(data).hexdigest(), "seconds": round(time.perf_counter() - start, 1),
-                "torch": torch.__version__, "command": " ".join(["python -m ablate.pretrain", *(argv or sys.argv[1:])])}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out, data)
+    atomic_torch_save(state, args.out)
+    summary |= {"sha256": hashlib.sha256(args.out.read_bytes()).hexdigest(),
+                "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
+                "command": " ".join(["python -m ablate.pretrain", *(argv or sys.argv[1:])])}
     atomic_write_json(args.out.with_suffix(".json"), summary)
     print(f"{args.out}: held-out accuracy {summary['held_out_accuracy']:.3f} (chance {summary['chance']:.2f}), "
           f"sha256 {summary['sha256'][:16]}…, {summary['seconds']} s")

@@ -9,7 +9,6 @@ ResNets, keeps its batch-norm statistics frozen.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -41,6 +40,7 @@ class TinyBackbone(nn.Module):
                 layers += [nn.Conv2d(c_in, c, 3, stride, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
                 c_in = c
         self.body = nn.Sequential(*layers)
+        self.widths = list(widths)
         self.num_channels = c_in
         self.stride = 2 ** len(widths)
         self.pretrained = bool(weights)
@@ -105,32 +105,47 @@ def weights_path(weights: str) -> Path:
     return shipped if "/" not in weights and shipped.is_file() else Path(weights)
 
 
-def load_tiny_weights(backbone: TinyBackbone, path: Path) -> None:
-    """Load a ``python -m ablate.pretrain`` state dict (the body's keys, ``body.N.…``)."""
+def read_weights(path: Path, what: str) -> dict[str, Tensor]:
+    """The ``model.backbone.weights`` state dict of a ``what`` backbone, read safely (tensors and plain containers
+    only: a pickle that asks for code is refused, never run)."""
     if not path.is_file():
         raise BackboneWeightsError(f"model.backbone.weights: no such file {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a zip/pickle, truncated, or code in the pickle
+        raise BackboneWeightsError(f"model.backbone.weights: {path} is not a {what} state dict that loads safely "
+                                   f"({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise BackboneWeightsError(f"model.backbone.weights: {path} holds a {type(state).__name__}, not a {what} "
+                                   "state dict")
+    return state
+
+
+def load_tiny_weights(backbone: TinyBackbone, path: Path) -> None:
+    """Load a ``python -m ablate.pretrain`` state dict (the body's keys, ``body.N.…``)."""
+    state = read_weights(path, "tiny backbone")
+    try:
         backbone.load_state_dict(state)
-    except (RuntimeError, pickle.UnpicklingError, AttributeError, EOFError) as error:
-        first = str(error).strip().splitlines()[-1 if isinstance(error, EOFError) else 0][:200]
+    except RuntimeError as e:  # missing, unexpected or mis-shaped keys
         raise BackboneWeightsError(f"model.backbone.weights: {path} is not a tiny backbone of widths "
-                                   f"{[m.out_channels for m in backbone.body if isinstance(m, nn.Conv2d)][1::2]} "
-                                   f"({first})") from None
+                                   f"{backbone.widths} ({str(e).strip().splitlines()[0][:200]})") from None
 
 
 def load_resnet_weights(resnet: nn.Module, path: Path) -> None:
     """Load an ImageNet state dict from a local file (torchvision's, or a ``backbone.0.body.``-prefixed one)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"model.backbone.weights: no such file {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state) if isinstance(state, dict) else state
+    state = read_weights(path, "ResNet")
+    state = state.get("model", state)
     state = {k.removeprefix("backbone.0.body.").removeprefix("backbone.body."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
-    missing, unexpected = resnet.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = resnet.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a key of the right name with the wrong shape
+        raise BackboneWeightsError(f"model.backbone.weights: {path} does not fit the ResNet "
+                                   f"({str(e).strip().splitlines()[-1][:200]})") from None
     missing = [k for k in missing if not k.startswith("fc.")]
     if missing or unexpected:
-        raise ValueError(f"{path}: not a ResNet state dict (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise BackboneWeightsError(f"{path}: not a ResNet state dict (missing {missing[:5]}, unexpected "
+                                   f"{unexpected[:5]})")
 
 
 def build_backbone(name: str, *, widths: list[int], dilation: bool, weights: str | None) -> nn.Module:
