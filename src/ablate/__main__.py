@@ -116,7 +116,7 @@ def explain(e: BaseException) -> tuple[int, str] | None:
 
     A job's failure is also in its result.json, with the traceback.
     """
-    from hydra.errors import HydraException
+    from hydra.errors import HydraException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     from ablate.data import DataError
@@ -134,6 +134,11 @@ def explain(e: BaseException) -> tuple[int, str] | None:
         return 2, f"data error: {e}"
     if isinstance(e, (CheckpointMismatch, WeightsError, BackboneWeightsError)):
         return 2, str(e)
+    if isinstance(e, OverrideParseException):  # Hydra's message names neither the argument nor the fix
+        lines = [x for x in e.message.split("\n") if not x.startswith(("Error parsing override", "See https"))]
+        reason = lines[0].removeprefix("LexerNoViableAltException: ") if lines else "not an override"
+        return 2, (f"cannot parse the argument {e.override!r} ({reason}); a value with '=', spaces or brackets "
+                   "needs quotes: key='value'")
     if isinstance(e, (HydraException, OmegaConfBaseException)):  # unknown option, wrong type, bad override
         cause = e.__cause__
         detail = f"\n{cause}" if isinstance(cause, OmegaConfBaseException) and str(cause) not in str(e) else ""

@@ -35,6 +35,8 @@ def assert_not_finished(folder: Path) -> None:
     (["model.backbone.widths=[8,-1]"],
      "ablate: config error: model.backbone.widths=[8, -1] must be a non-empty list of stage widths ≥ 1"),
     (["data=coco", "data.root=null"], "ablate: config error: data=coco needs data.root=DIR"),
+    (["train.seed=[1"], "ablate: cannot parse the argument 'train.seed=[1' (no viable alternative at input '[1'); "
+                        "a value with '=', spaces or brackets needs quotes: key='value'\n"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, cli, args, expected):
     out = tmp_path / "run"
