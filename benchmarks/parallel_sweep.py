@@ -1,11 +1,15 @@
 """Throughput of a sweep of short jobs: one after another (Hydra's basic launcher) vs 2 joblib workers.
 
     python benchmarks/parallel_sweep.py [--jobs 4] [--steps 60] [--repeats 2]
+    python benchmarks/parallel_sweep.py --literal [--steps N] [--repeats 1]
 
-Each phase is a real ``python -m ablate -m ... train.seed=0,1,2,3`` (tiny model, logger=none), timed from the
-command's start to its end (so Hydra start-up and the auto-written report count, as they do for a user).
+Each phase is a real ``python -m ablate -m ... train.seed=0,1,2,3`` (a shrunken model, logger=none), timed from
+the command's start to its end (so Hydra start-up and the auto-written report count, as they do for a user).
+``--literal`` times the user's own sweep instead, ``python -m ablate -m csq=C,T,P,I proj=scalar,full`` with the
+default model and data (8 jobs, 6 models: C and P have no T), at the default budget unless ``--steps N`` caps it
+(the default budget is about 3 hours of both phases on 2 cores), sequential with 2 threads vs 2 workers.
 Phases are interleaved over ``--repeats`` rounds so a change in background load hits every phase alike.
-Writes benchmarks/results/parallel_sweep.{json,md}.
+Writes benchmarks/results/parallel_sweep.{json,md} (``--literal``: sweep_throughput.{json,md}).
 """
 
 from __future__ import annotations
@@ -44,10 +48,14 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run_phase(extra: list[str], jobs: int, steps: int, sweep: Path, cache: Path) -> dict[str, Any]:
-    seeds = ",".join(str(s) for s in range(jobs))
-    cmd = [sys.executable, "-m", "ablate", "-m", *JOB, f"train.max_steps={steps}", *extra, f"train.seed={seeds}",
-           f"hydra.sweep.dir={sweep}"]
+LITERAL = ["csq=C,T,P,I", "proj=scalar,full"]  # README's sweep: 8 jobs, 6 models (2 recorded as duplicates)
+
+
+def run_phase(extra: list[str], jobs: int, steps: int, sweep: Path, cache: Path, literal: bool = False
+              ) -> dict[str, Any]:
+    budget = [f"train.max_steps={steps}"] if steps else []  # 0: the default budget
+    what = ["logger=none", *LITERAL] if literal else [*JOB, "train.seed=" + ",".join(str(s) for s in range(jobs))]
+    cmd = [sys.executable, "-m", "ablate", "-m", *what, *budget, *extra, f"hydra.sweep.dir={sweep}"]
     env = {**os.environ, "ABLATE_CACHE": str(cache), "WANDB_MODE": "disabled"}
     before = load()
     t0 = time.perf_counter()
@@ -55,7 +63,8 @@ def run_phase(extra: list[str], jobs: int, steps: int, sweep: Path, cache: Path)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"sweep failed ({' '.join(extra)}):\n{proc.stderr[-3000:]}")
-    results = [json.loads(p.read_text()) for p in sweep.glob("*/result.json")]
+    results = [r for r in (json.loads(p.read_text()) for p in sweep.glob("*/result.json"))
+               if r["status"] != "duplicate"]  # a duplicate job trains nothing: it names the job it repeats
     assert len(results) == jobs and all(r["status"] == "finished" for r in results), "a job did not finish"
     return {"wall_s": round(wall, 2), "jobs_per_hour": round(jobs / wall * 3600, 1),
             "mean_job_train_s": round(statistics.mean(r["train_time_s"] for r in results), 2),
@@ -72,28 +81,49 @@ def machine() -> dict[str, Any]:
 
 def write_markdown(report: dict[str, Any], path: Path) -> None:
     m, s = report["machine"], report["summary"]
-    seq, par, seq1 = (s[name] for name, _ in PHASES)
+    phases = [name for name, _ in PHASES if name in s]
+    if report.get("literal"):
+        budget = f"{report['steps']} steps each" if report["steps"] else "the default budget (2,500 steps each)"
+        what = (f"The user's sweep `python -m ablate -m {' '.join(LITERAL)}` (default model and data, "
+                f"{report['jobs']} models trained, 2 jobs recorded as duplicates, logger=none) at {budget}")
+        title = "# Sweep throughput: the user's literal sweep"
+    else:
+        what = (f"{report['jobs']} jobs of {report['steps']} training steps each (tiny model, batch 4, final "
+                "evaluation on 16 images, logger=none)")
+        title = "# Parallel sweep benchmark"
     lines = [
-        "# Parallel sweep benchmark", "",
-        f"{report['jobs']} jobs of {report['steps']} training steps each (tiny model, batch 4, final evaluation on "
-        f"16 images, logger=none), run by `benchmarks/parallel_sweep.py` on {report['date']}; "
-        f"{report['repeats']} interleaved rounds, medians below.", "",
+        title, "",
+        f"{what}, run by `benchmarks/parallel_sweep.py{' --literal' if report.get('literal') else ''}` on "
+        f"{report['date']}; {report['repeats']} interleaved round(s), medians below.", "",
         f"Machine: {m['platform']}, {m['processor']}, {m['cpu_count']} CPUs ({m['usable_cpus']} usable), "
         f"Python {m['python']}, torch {m['torch']}.", "",
         "| phase | wall (s) | jobs/hour | jobs/hour per round | mean job train time (s) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, _ in PHASES:
+    for name in phases:
         r = s[name]
         per_round = ", ".join(str(x["jobs_per_hour"]) for x in report["rounds"][name])
         lines.append(f"| {name} | {r['wall_s']} | {r['jobs_per_hour']} | {per_round} | {r['mean_job_train_s']} |")
+    vs1 = (f" (vs sequential with 1 thread: {report['ratio_vs_1thread']:.2f}×)"
+           if report.get("ratio_vs_1thread") is not None else "")
     lines += [
-        "", f"**Parallel / sequential (2 threads) throughput: {report['ratio']:.2f}×** "
-        f"(vs sequential with 1 thread: {report['ratio_vs_1thread']:.2f}×).", "",
+        "", f"**Parallel / sequential (2 threads) throughput: {report['ratio']:.2f}×**{vs1}.", "",
         f"Load average (1, 5, 15 min) at the start: {report['load_start']}; at the end: {report['load_end']}; "
-        f"per phase in parallel_sweep.json. {report['load_note']}", "",
+        f"per phase in {'sweep_throughput' if report.get('literal') else 'parallel_sweep'}.json. "
+        f"{report['load_note']}", "",
         "## What it says", "",
     ]
+    seq, par = s[PHASES[0][0]], s[PHASES[1][0]]
+    if report.get("literal"):
+        lines += [
+            f"- A trained model took {seq['mean_job_train_s']:.0f} s of training with 2 threads one at a time and "
+            f"{par['mean_job_train_s']:.0f} s with 1 thread beside another: side by side, the 2 workers finish the "
+            f"sweep {report['ratio']:.2f}× as fast.",
+            "- Absolute times depend on the CPU model and on anything else running: compare the phases as a ratio.",
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return
+    seq1 = s[PHASES[2][0]]
     threads = (f"one tiny job uses a second thread poorly: its training took {seq['mean_job_train_s']:.1f} s with "
                f"2 threads and {seq1['mean_job_train_s']:.1f} s with 1")
     if report["ratio"] >= 1.2:
@@ -125,34 +155,43 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=None, help="steps per job (60; --literal: 0, the default budget)")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds (2; --literal: 1)")
+    ap.add_argument("--literal", action="store_true", help="time `-m csq=C,T,P,I proj=scalar,full`, default model")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--render", action="store_true", help="only rewrite the .md from the existing .json")
     args = ap.parse_args()
+    name = "sweep_throughput" if args.literal else "parallel_sweep"
     if args.render:
-        write_markdown(json.loads((args.out / "parallel_sweep.json").read_text()), args.out / "parallel_sweep.md")
+        write_markdown(json.loads((args.out / f"{name}.json").read_text()), args.out / f"{name}.md")
         return
+    steps = args.steps if args.steps is not None else (0 if args.literal else 60)
+    repeats = args.repeats if args.repeats is not None else (1 if args.literal else 2)
+    jobs = 6 if args.literal else args.jobs
+    phases = PHASES[:2] if args.literal else PHASES
 
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in PHASES}
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in phases}
     load_start = load()
     with tempfile.TemporaryDirectory(prefix="parallel_sweep_") as tmp:
         cache = Path(tmp) / "cache"
         run_phase(["train.num_threads=1"], 1, 1, Path(tmp) / "warmup", cache)  # generate the data set once
-        for i in range(args.repeats):
-            for k, (name, extra) in enumerate(PHASES):
-                rounds[name].append(run_phase(extra, args.jobs, args.steps, Path(tmp) / f"r{i}_{k}", cache))
-                print(f"round {i + 1}: {name}: {rounds[name][-1]}", flush=True)
-    summary = {name: {key: round(statistics.median(r[key] for r in rs), 2)
-                      for key in ("wall_s", "jobs_per_hour", "mean_job_train_s", "mean_job_wall_s")}
-               for name, rs in rounds.items()}
-    seq, par, seq1 = (summary[name]["jobs_per_hour"] for name, _ in PHASES)
+        for i in range(repeats):
+            for k, (phase, extra) in enumerate(phases):
+                rounds[phase].append(run_phase(extra, jobs, steps, Path(tmp) / f"r{i}_{k}", cache, args.literal))
+                print(f"round {i + 1}: {phase}: {rounds[phase][-1]}", flush=True)
+    summary = {phase: {key: round(statistics.median(r[key] for r in rs), 2)
+                       for key in ("wall_s", "jobs_per_hour", "mean_job_train_s", "mean_job_wall_s")}
+               for phase, rs in rounds.items()}
+    seq, par = (summary[phase]["jobs_per_hour"] for phase, _ in phases[:2])
+    seq1 = summary[phases[2][0]]["jobs_per_hour"] if len(phases) > 2 else None
     load_end = load()
     busy = max(load_start[0], load_end[0]) > 0.5 * (os.cpu_count() or 1)
     report = {
-        "date": time.strftime("%Y-%m-%d %H:%M"), "jobs": args.jobs, "steps": args.steps, "repeats": args.repeats,
-        "job_overrides": JOB, "phases": {name: extra for name, extra in PHASES}, "machine": machine(),
-        "rounds": rounds, "summary": summary, "ratio": par / seq, "ratio_vs_1thread": par / seq1,
+        "date": time.strftime("%Y-%m-%d %H:%M"), "jobs": jobs, "steps": steps, "repeats": repeats,
+        "literal": args.literal, "job_overrides": ["logger=none", *LITERAL] if args.literal else JOB,
+        "phases": {phase: extra for phase, extra in phases}, "machine": machine(),
+        "rounds": rounds, "summary": summary, "ratio": par / seq,
+        "ratio_vs_1thread": par / seq1 if seq1 else None,
         "load_start": load_start, "load_end": load_end,
         "load_note": ("Other processes (the project's own training runs) were using the CPUs during the "
                       "measurement (load average above half the core count): absolute times are inflated and "
@@ -160,9 +199,9 @@ def main() -> None:
                       if busy else "The machine was otherwise mostly idle."),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "parallel_sweep.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, args.out / "parallel_sweep.md")
-    print(f"parallel/sequential: {report['ratio']:.2f}x  ->  {args.out / 'parallel_sweep.md'}")
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, args.out / f"{name}.md")
+    print(f"parallel/sequential: {report['ratio']:.2f}x  ->  {args.out / f'{name}.md'}")
 
 
 if __name__ == "__main__":
