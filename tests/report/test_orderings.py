@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from ablate.report.orderings import format_orderings, ordering_table, verdict, write_orderings
+from ablate.report.orderings import format_orderings, ordering_table, summary_lines, verdict, write_orderings
 
 
 def frame(values: dict[str, list[float]], paper: dict[str, float]):
@@ -36,7 +36,10 @@ def test_verdict_rules():
     assert verdict(3.0, -5.0, 0.01) == "reversed"
     assert verdict(3.0, 5.0, 0.2) == "inside seed noise"
     assert verdict(0.1, 5.0, 0.01) == "paper: on par; here they differ"
-    assert verdict(0.1, 0.2, 0.6) == "on par in both"
+    assert verdict(0.1, 0.2, 0.6, ci=(-1.0, 1.4)) == "on par in both"
+    # not significant, but the interval allows 14 points either way: undecided, never "on par"
+    assert verdict(0.1, 14.1, 0.23, ci=(-59.4, 87.5)) == "paper: on par; here undecided"
+    assert verdict(0.1, 0.2, 0.6) == "paper: on par; here undecided"  # no interval: nothing shown equivalent
     assert verdict(3.0, -1.0, math.nan) == "1 seed, untested (opposite sign)"
     assert verdict(3.0, math.nan, math.nan) == "no finished runs"
 
@@ -53,3 +56,14 @@ def test_write_orderings(tmp_path):
 def test_needs_two_paper_rows():
     df, summary = frame({"full": [30, 31], "x": [1, 2]}, {"full": 40.9})
     assert ordering_table(df, summary) is None
+
+
+def test_summary_lines_keep_undecided_on_par_pairs_apart():
+    # the paper has C and detr on par (0.2 AP); two seeds 14 points apart with a huge spread: undecided, not on par
+    df, summary = frame({"detr": [10, 23], "C": [29, 32], "full": [44, 45]}, {"detr": 36.9, "C": 37.1, "full": 40.9})
+    df["seed"] = [0, 1] * 3
+    t = ordering_table(df, summary)
+    lines = summary_lines(t)
+    row = t.set_index(["paper_higher", "paper_lower"]).loc[("C", "detr")]
+    assert row["verdict"] == "paper: on par; here undecided"
+    assert any(line.startswith("- On par in the paper, undecided here (1): C > detr (Δ +14.0") for line in lines)

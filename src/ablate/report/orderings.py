@@ -21,6 +21,10 @@ from ablate.report import atomic, stats
 from ablate.report.tables import to_markdown
 
 PAPER_TIE = 0.5  # AP points: the paper reports one run per row, so closer rows are read as "on par", not ranked
+# AP points: "on par" here too only when the 95% interval of our difference lies inside ±ON_PAR (an equivalence
+# reading); a non-significant difference with a wide interval is undecided, not on par. 3 points is below the
+# paper's larger ranked gaps (Table 3: 0.5–4.0 AP) and above the seed noise of a 3-seed mean at laptop scale.
+ON_PAR = 3.0
 DECIDED = ("holds", "reversed", "paper: on par; here they differ")
 COLUMN_NOTES = {
     "paper: better / worse": "the pair, the paper's higher AP first",
@@ -33,7 +37,8 @@ COLUMN_NOTES = {
     "p (Holm)": "p adjusted by Holm–Bonferroni over all pairs of this file; the verdict uses it",
     "seeds needed": "seeds per variant for 80% power at α = 0.05 to detect the paper's Δ with our standard "
                     "deviations, ⌈(z₀.₉₇₅ + z₀.₈)²(s₁² + s₂²)/Δ²⌉, at least 2",
-    "verdict": "holds / reversed at p (Holm) < α; inside seed noise otherwise (see seeds needed)",
+    "verdict": "holds / reversed at p (Holm) < α; inside seed noise otherwise (see seeds needed); a pair the "
+               f"paper has on par: on par in both only if our 95% CI lies within ±{ON_PAR:g} AP, else undecided",
     "sign final from": "earliest eval step from which the sign of our difference stays the final one",
     "verdict from": "earliest eval step from which the final verdict (holds / reversed / differ) stays",
 }
@@ -85,19 +90,25 @@ def compare_pairs(values: Mapping[str, pd.Series], pairs: list[tuple[str, str, f
                "test", "p_welch", "p_paired", "p_test", "seeds_needed"]
     table = pd.DataFrame(rows, columns=columns)
     table["p_holm"] = stats.holm(table["p_test"].tolist()) if len(table) else []
-    table["verdict"] = [verdict(pd_, d, p, alpha) for pd_, d, p in
-                        zip(table["paper_delta"], table["delta"], table["p_holm"])]
+    table["verdict"] = [verdict(pd_, d, p, alpha, (lo, hi)) for pd_, d, p, lo, hi in
+                        zip(table["paper_delta"], table["delta"], table["p_holm"], table["ci_low"], table["ci_high"])]
     return table
 
 
-def verdict(paper_delta: float, delta: float, p: float, alpha: float = 0.05) -> str:
-    """How our Δ (paper's better − paper's worse, in AP points) relates to the paper's, at (Holm) p."""
+def verdict(paper_delta: float, delta: float, p: float, alpha: float = 0.05,
+            ci: tuple[float, float] = (math.nan, math.nan)) -> str:
+    """How our Δ (paper's better − paper's worse, in AP points) relates to the paper's, at (Holm) p.
+
+    ``ci`` is the 95% interval of our Δ: a pair the paper has on par is on par here too only inside ±ON_PAR.
+    """
     if math.isnan(delta):
         return "no finished runs"
     if paper_delta < PAPER_TIE:
         if math.isnan(p):
             return "paper: on par; 1 seed, untested"
-        return "on par in both" if p >= alpha else "paper: on par; here they differ"
+        if p < alpha:
+            return "paper: on par; here they differ"
+        return "on par in both" if -ON_PAR <= ci[0] and ci[1] <= ON_PAR else "paper: on par; here undecided"
     if math.isnan(p):
         return "1 seed, untested (" + ("same sign)" if delta > 0 else "opposite sign)")
     if p >= alpha:
@@ -155,7 +166,12 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
     enough = open_["seeds_needed"] <= open_[["n_higher", "n_lower"]].min(axis=1)
     lines = [f"- Hold ({len(hold)}): {names(hold)}", f"- Reversed ({len(rev)}): {names(rev)}",
              f"- Need more seeds ({(~enough).sum()}): "
-             + names(open_[~enough], lambda r: f" ({_needed(r.seeds_needed, r.paper_delta)} seeds each)")]
+             + names(open_[~enough], lambda r: f" ({_needed(r.seeds_needed, r.paper_delta)} seeds each)"
+                     if not pd.isna(r.seeds_needed) else " (1 seed so far: no spread to size it)")]
+    undecided = table[table["verdict"].isin(["paper: on par; here undecided", "paper: on par; 1 seed, untested"])]
+    if len(undecided):
+        lines.append(f"- On par in the paper, undecided here ({len(undecided)}): "
+                     + names(undecided, lambda r: f" (Δ {r.delta:+.1f}, 95% CI {_interval(r.ci_low, r.ci_high)})"))
     if enough.any():  # power was there for a difference of the paper's size, and none showed
         lines.append(f"- Not seen, though the seeds suffice for the paper's Δ ({enough.sum()}): "
                      + names(open_[enough], lambda r: f" (Δ {r.delta:+.1f} vs the paper's {r.paper_delta:.1f})"))
