@@ -1,3 +1,5 @@
+import math
+
 import pandas as pd
 
 from ablate.report.orderings import ordering_table
@@ -39,3 +41,10 @@ def test_pair_sign_and_verdict_settle():
 def test_variant_sign_against_reference():
     settled = settle_variants(curves(), "bad", ["bad", "good"], metric="AP50")
     assert settled["good"] == 20 and pd.isna(settled["bad"])
+
+
+def test_line_says_how_many_orderings_settled_at_each_step():
+    table = pd.DataFrame({"last_step": [40, 40, 40], "sign_final_step": [10, 10, 40], "verdict": ["x"] * 3,
+                          "verdict_final_step": [math.nan] * 3})
+    assert settle_line(table) == ("every ordering's sign was final from step 40 of 40 (2 of 3 from step 10, 1 of 3 "
+                                  "from step 40); no verdict is decided.")

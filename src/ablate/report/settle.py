@@ -79,6 +79,9 @@ def settle_line(table: pd.DataFrame) -> str:
     decided = table[table["verdict"].isin(DECIDED)]
     line = (f"every ordering's sign was final from step {int(sign)} of {int(last)}" if not pd.isna(sign)
             else f"signs are not settled by step {int(last)}")
+    by_step = table["sign_final_step"].dropna().astype(int).value_counts().sort_index()
+    if len(by_step) > 1:  # the last pair to settle hides how early most did
+        line += " (" + ", ".join(f"{n} of {len(table)} from step {s}" for s, n in by_step.items()) + ")"
     if len(decided):
         steps = decided["verdict_final_step"]
         line += (f"; the {len(decided)} decided Holm verdicts from step {int(steps.max())}" if steps.notna().all()
