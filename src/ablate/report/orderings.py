@@ -95,6 +95,11 @@ def compare_pairs(values: Mapping[str, pd.Series], pairs: list[tuple[str, str, f
     return table
 
 
+# Verdicts for a pair the paper has on par whose parity we could not confirm; index.md lists both.
+PAR_UNDECIDED = "paper: on par; here undecided"
+PAR_UNTESTED = "paper: on par; 1 seed, untested"
+
+
 def verdict(paper_delta: float, delta: float, p: float, alpha: float = 0.05,
             ci: tuple[float, float] = (math.nan, math.nan)) -> str:
     """How our Δ (paper's better − paper's worse, in AP points) relates to the paper's, at (Holm) p.
@@ -105,10 +110,10 @@ def verdict(paper_delta: float, delta: float, p: float, alpha: float = 0.05,
         return "no finished runs"
     if paper_delta < PAPER_TIE:
         if math.isnan(p):
-            return "paper: on par; 1 seed, untested"
+            return PAR_UNTESTED
         if p < alpha:
             return "paper: on par; here they differ"
-        return "on par in both" if -ON_PAR <= ci[0] and ci[1] <= ON_PAR else "paper: on par; here undecided"
+        return "on par in both" if -ON_PAR <= ci[0] and ci[1] <= ON_PAR else PAR_UNDECIDED
     if math.isnan(p):
         return "1 seed, untested (" + ("same sign)" if delta > 0 else "opposite sign)")
     if p >= alpha:
@@ -168,7 +173,7 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
              f"- Need more seeds ({(~enough).sum()}): "
              + names(open_[~enough], lambda r: f" ({_needed(r.seeds_needed, r.paper_delta)} seeds each)"
                      if not pd.isna(r.seeds_needed) else " (1 seed so far: no spread to size it)")]
-    undecided = table[table["verdict"].isin(["paper: on par; here undecided", "paper: on par; 1 seed, untested"])]
+    undecided = table[table["verdict"].isin([PAR_UNDECIDED, PAR_UNTESTED])]
     if len(undecided):
         lines.append(f"- On par in the paper, undecided here ({len(undecided)}): "
                      + names(undecided, lambda r: f" (Δ {r.delta:+.1f}, 95% CI {_interval(r.ci_low, r.ci_high)})"))
