@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_common
 import torch
 
 RESULTS = Path(__file__).parent / "results"
@@ -73,7 +74,7 @@ def run_phase(extra: list[str], jobs: int, steps: int, sweep: Path, cache: Path,
 
 
 def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    return {"platform": platform.platform(), "processor": bench_common.machine()["cpu"],
             "python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
             "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "torch_default_threads": torch.get_num_threads()}
