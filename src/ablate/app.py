@@ -226,7 +226,7 @@ def execute(cfg: DictConfig, files: RunFiles, result: dict[str, Any], d: Dist, d
         record, final, train_time = job.run(state)
         result.update(metrics={k: record[k] for k in METRICS}, per_class=final.per_class, steps=state.step,
                       resumed_from=state.resumed_from, train_time_s=train_time, status="finished",
-                      wall_time_s=time.perf_counter() - t0, finished_at=utc_now())
+                      wall_time_s=state.elapsed_s + time.perf_counter() - t0, finished_at=utc_now())
         if d.is_main:
             files.write_detections(final.detections)
             job.logger.summary({f"final/{k}": v for k, v in result["metrics"].items()} | {"params": result["params"]})

@@ -80,7 +80,9 @@ class Job:
         if self.dist.is_main and self.trainer is not None:
             categories = [{"id": i, "name": self.train_ds.category_names[i]} for i in self.train_ds.category_ids]
             # the data set's categories travel with the weights: ablate.from_run names classes without the data
-            extra = {"categories": categories, "input_size": self.val_ds.input_size}
+            # elapsed_s: a resumed job's wall time counts its earlier attempts (up to this checkpoint)
+            extra = {"categories": categories, "input_size": self.val_ds.input_size,
+                     "elapsed_s": state.elapsed_s + time.perf_counter() - self._started}
             save_checkpoint(self.files, snapshot(self._parts(), state, self.effective) | extra)
 
     def evaluate(self, step: int) -> tuple[dict[str, Any], Evaluation]:

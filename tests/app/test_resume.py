@@ -136,6 +136,20 @@ def test_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path, tiny_cfg,
     assert_same_run(tmp_path / "baseline", tmp_path / "run")
 
 
+def test_a_resumed_job_counts_the_wall_time_of_its_earlier_attempts(tmp_path, tiny_cfg, explode_at):
+    explode_at(3)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_job(tiny_cfg("train.checkpoint_every=0"), tmp_path)
+    explode_at(None)
+    earlier = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["elapsed_s"]
+    assert earlier > 0
+    t0 = time.perf_counter()
+    result = run_job(tiny_cfg("train.checkpoint_every=0"), tmp_path)
+    this_attempt = time.perf_counter() - t0
+    assert result["status"] == "finished" and result["resumed_from"] == 3
+    assert earlier < result["wall_time_s"] <= earlier + this_attempt
+
+
 def test_checkpoint_of_another_variant_is_refused_naming_the_keys(tmp_path, tiny_cfg, explode_at, cli):
     explode_at(3)
     with pytest.raises(RuntimeError, match="boom"):

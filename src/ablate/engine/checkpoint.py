@@ -102,6 +102,7 @@ def restore(files: RunFiles, effective: dict[str, Any], parts: dict[str, Any], s
     state.step = state.resumed_from = int(ckpt["step"])
     state.history = list(ckpt.get("history", []))
     state.window = ckpt.get("log_window", state.window)
+    state.elapsed_s = float(ckpt.get("elapsed_s", 0.0))
     log.info("resuming from step %d (%s)", state.step, files.checkpoint)
     return state.step
 

@@ -32,12 +32,14 @@ class Diverged(RuntimeError):
 
 @dataclass
 class TrainState:
-    """What a checkpoint restores besides the weights: the step, the evaluation history, the log window."""
+    """What a checkpoint restores besides the weights: the step, the evaluation history, the log window, and
+    the time spent so far."""
 
     step: int = 0
     resumed_from: int | None = None
     history: list[dict] = field(default_factory=list)
     window: dict[str, Any] = field(default_factory=lambda: {"n": 0, "sums": {}})
+    elapsed_s: float = 0.0  # wall seconds earlier attempts spent up to the restored checkpoint
 
 
 @dataclass
