@@ -31,17 +31,9 @@ def stats(times: list[float]) -> dict[str, float]:
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        fields: dict[str, str] = {}
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-        # a VM's model name can be as vague as "Intel(R) Xeon(R) Processor": family/model tell the generation
-        cpu = f"{fields['model name']} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
-    except (OSError, KeyError):
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+    from ablate.runs.machine import cpu_model
+
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     return info

@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import bench_common
 import torch
+
+from ablate.runs.machine import cpu_model
 
 RESULTS = Path(__file__).parent / "results"
 JOB = [
@@ -74,7 +75,7 @@ def run_phase(extra: list[str], jobs: int, steps: int, sweep: Path, cache: Path,
 
 
 def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": bench_common.machine()["cpu"],
+    return {"platform": platform.platform(), "processor": cpu_model(),
             "python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
             "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "torch_default_threads": torch.get_num_threads()}

@@ -16,6 +16,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ablate.runs.machine import cpu_model
+
 
 def main(argv: list[str]) -> int:
     if "--" in argv:
@@ -40,12 +42,14 @@ def main(argv: list[str]) -> int:
     threads = ", ".join(f"`{o}`" for o in sorted(given)) if given else "the default torch thread count"
     starts = sorted(r["started_at"] for r in results if r.get("started_at"))
     ends = sorted(r["finished_at"] for r in results if r.get("finished_at"))
+    # the CPU the jobs recorded (result.json `machine`), else this machine's (jobs written before it was recorded)
+    cpus = sorted({(r.get("machine") or {}).get("cpu") or cpu_model() for r in results}) or [cpu_model()]
     span = f"from {starts[0][:16].replace('T', ' ')} to {ends[-1][:16].replace('T', ' ')} UTC" if starts and ends else "?"
     text = f"""# {name}
 
 - Made by: `{command}`, then `python -m ablate.report {' '.join(shlex.quote(s) for s in sweeps)} --out reports/{name} {' '.join(extra)}`
 - Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC (published); runs {span}
-- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, no GPU
+- Machine: {' / '.join(cpus)}, {os.cpu_count()} CPU cores, {platform.python_implementation()} {platform.python_version()}, no GPU
 - Jobs: {len(results)} ({', '.join(f'{v} {k}' for k, v in sorted(status.items()))}); summed job wall time {wall / 60:.0f} min
   (jobs ran with {threads}, several at a time on a machine shared with other work, 1-min load average
   at publication {load[0]:.1f}: wall times are not benchmarks)

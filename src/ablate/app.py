@@ -37,6 +37,7 @@ from ablate.models.builder import count_parameters
 from ablate.runs.console import banner
 from ablate.runs.files import RunFiles, git_commit, utc_now
 from ablate.runs.logger import axis_tags, build_logger
+from ablate.runs.machine import machine
 
 log = logging.getLogger(__name__)
 DONE = ("finished", "duplicate")
@@ -180,7 +181,7 @@ def new_result(cfg: DictConfig, files: RunFiles, overrides: list[str] | None, d:
         "resumed_from": None, "error": None, "overrides": list(overrides or []),
         "output_dir": str(files.output_dir), "git_commit": git_commit(), "wandb": None,
         "job_type": "eval" if cfg.eval.only else "train", "init_from": None,
-        "started_at": utc_now(), "finished_at": None,
+        "started_at": utc_now(), "finished_at": None, "machine": machine(),
     }
 
 

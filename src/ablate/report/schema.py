@@ -27,6 +27,7 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "error": ((dict, str), "an object or a string"),
     "wandb": ((dict,), "an object"),
     "per_class": ((list,), "an array"),
+    "machine": ((dict,), "an object"),
 }
 
 
