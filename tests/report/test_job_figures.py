@@ -1,6 +1,6 @@
 """Attention figures come from the job folders' files (`python -m ablate.attention`), never from a model."""
 
-import os
+import re
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -35,9 +35,10 @@ def test_attention_run_and_comparison_read_job_files(sweep, tmp_path, capsys):
     assert pixels.shape[0] > 300 and np.std(pixels[..., :3]) > 0.05
     index = (out / "index.md").read_text()
     assert "](attention.png)" in index and "](attention_comparison.png)" in index
-    # every job's own figure is linked where it lies, captioned by variant, seed and step
-    png = os.path.relpath(job_dir(sweep, 0) / "attention" / "image0.png", out)
-    assert f"![DETR, seed 0, step 200, image 0]({png})" in index
+    # every job's own figure is copied into the report (nothing links outside it), captioned by variant, seed, step
+    link = re.search(r"!\[DETR, seed 0, step 200, image 0\]\((attention/[^)]+\.png)\)", index).group(1)
+    assert (out / link).read_bytes() == (job_dir(sweep, 0) / "attention" / "image0.png").read_bytes()
+    assert "](../" not in index and "](/" not in index
 
 
 def test_missing_attention_files_say_how_to_draw_them(sweep, tmp_path, capsys):

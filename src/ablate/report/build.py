@@ -66,7 +66,7 @@ def write_report(dirs: Iterable[Path | str], out: Path | str | None = None, *, t
         files.update(written := write_baseline(compare_sweeps(df, old), out, ", ".join(map(str, dirs)),
                                                ", ".join(map(str, baseline))))
         sections.baseline = written["baseline.md"].read_text(encoding="utf-8")
-    sections.job_figures = job_figures(df)
+    sections.job_figures = job_figures(df, out)
 
     if attention_fn is not None:
         try:

@@ -1,9 +1,11 @@
-"""Figures a job folder holds (``attention/``, written by ``python -m ablate.attention``): listed in index.md, copied
-into the report (`--attention-run`) or redrawn side by side from their saved maps (`--compare-attention`).
-Only files are read: no model, no checkpoint."""
+"""Figures a job folder holds (``attention/``, written by ``python -m ablate.attention``): copied into the report's
+own ``attention/`` and listed in index.md, copied as the report's attention.png (`--attention-run`) or redrawn side
+by side from their saved maps (`--compare-attention`). Only files are read: no model, no checkpoint. A report
+links nothing outside its folder, so it can be committed or moved while its sweep folders are deleted."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -18,17 +20,26 @@ class NoAttentionFiles(FileNotFoundError):
     """The job folder has no attention maps for that image (the message says how to draw them)."""
 
 
-def job_figures(df: pd.DataFrame) -> list[tuple[str, Path]]:
-    """(caption, PNG) of every attention figure the gathered jobs hold, in job order."""
-    out = []
+def job_figures(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
+    """(caption, PNG copied into ``out/attention/``) of every attention figure the gathered jobs hold, in job
+    order; the copy is named after the job folder (made unique) and the image."""
+    figures: list[tuple[str, Path]] = []
+    taken: set[str] = set()
     for job in df.itertuples(index=False):
         index = attention_files.read_index(Path(job.job))
         for entry in (index or {}).get("images", []):
             png = Path(job.job) / attention_files.FOLDER / str(entry.get("png", ""))
-            if png.is_file():
-                out.append((f"{index.get('label', job.variant)}, seed {index.get('seed', job.seed)}, step "
-                            f"{index.get('step', '?')}, image {entry.get('image')}", png))
-    return out
+            if not png.is_file():
+                continue
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{Path(job.job).name}_{png.stem}").strip("_")
+            name = next(n for n in (f"{stem}.png", *(f"{stem}_{i}.png" for i in range(2, 10_000))) if n not in taken)
+            taken.add(name)
+            copy = Path(out) / attention_files.FOLDER / name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            commit_temp(write_temp(copy, lambda f, src=png: f.write(src.read_bytes())), copy)
+            figures.append((f"{index.get('label', job.variant)}, seed {index.get('seed', job.seed)}, step "
+                            f"{index.get('step', '?')}, image {entry.get('image')}", copy))
+    return figures
 
 
 def entry(job: Path, image: int) -> dict:
