@@ -67,3 +67,12 @@ def test_summary_lines_keep_undecided_on_par_pairs_apart():
     row = t.set_index(["paper_higher", "paper_lower"]).loc[("C", "detr")]
     assert row["verdict"] == "paper: on par; here undecided"
     assert any(line.startswith("- On par in the paper, undecided here (1): C > detr (Δ +14.0") for line in lines)
+
+
+def test_summary_lines_say_a_one_seed_on_par_pair_has_no_interval():
+    df, summary = frame({"zero": [5.2], "learned": [30.0], "query": [43.5]},
+                        {"zero": 36.8, "learned": 40.7, "query": 40.9})
+    lines = summary_lines(ordering_table(df, summary))
+    assert any(line.startswith("- On par in the paper, undecided here (1): query > learned (Δ +13.5, 1 seed so far")
+               for line in lines)
+    assert not any("95% CI —" in line for line in lines)

@@ -176,7 +176,9 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
     undecided = table[table["verdict"].isin([PAR_UNDECIDED, PAR_UNTESTED])]
     if len(undecided):
         lines.append(f"- On par in the paper, undecided here ({len(undecided)}): "
-                     + names(undecided, lambda r: f" (Δ {r.delta:+.1f}, 95% CI {_interval(r.ci_low, r.ci_high)})"))
+                     + names(undecided, lambda r: f" (Δ {r.delta:+.1f}, "
+                             + (f"95% CI {_interval(r.ci_low, r.ci_high)})" if r.verdict == PAR_UNDECIDED
+                                else "1 seed so far: no interval)")))
     if enough.any():  # power was there for a difference of the paper's size, and none showed
         lines.append(f"- Not seen, though the seeds suffice for the paper's Δ ({enough.sum()}): "
                      + names(open_[enough], lambda r: f" (Δ {r.delta:+.1f} vs the paper's {r.paper_delta:.1f})"))
