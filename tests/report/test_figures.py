@@ -1,7 +1,7 @@
 import pandas as pd
 
 from ablate.report import gather, load_curves, summarize
-from ablate.report.figures import plot_ap_bars, plot_convergence, plot_loss
+from ablate.report.figures import _wrap, plot_ap_bars, plot_convergence, plot_loss
 
 
 def short_curves(steps=(5,)):
@@ -51,3 +51,8 @@ def test_curves_of_the_fake_sweep_use_labels(sweep):
     fig = plot_convergence(load_curves(df), variants=list(summary.index), names=names)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend[0] == "csq=detr, focal=false, offset=false"
+
+
+def test_tick_labels_break_at_commas_between_parts_not_inside_brackets():
+    assert _wrap("s = (0, 0)") == "s = (0, 0)"
+    assert _wrap("CSQ-I, T = diagonal") == "CSQ-I,\nT = diagonal"

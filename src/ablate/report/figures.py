@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -212,8 +213,9 @@ def _names(summary: pd.DataFrame) -> dict[str, str]:
 
 
 def _wrap(label: str, width: int = 16) -> str:
-    """A tick label on several lines: one per comma-separated part, each wrapped at `width` characters."""
-    parts = label.split(", ")
+    """A tick label on several lines: one per comma-separated part (not a comma inside brackets, as in
+    "s = (0, 0)"), each wrapped at `width` characters."""
+    parts = re.split(r", (?![^()]*\))", label)
     return "\n".join(textwrap.fill(part + ("," if i < len(parts) - 1 else ""), width) for i, part in enumerate(parts))
 
 
