@@ -134,9 +134,9 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
             f"sweep {report['ratio']:.2f}× as fast.",
             f"- Training alone runs {train_ratio:.2f}× as fast side by side (2 × {seq['mean_job_train_s']:.0f} / "
             f"{par['mean_job_train_s']:.0f}); the rest of the wall time is per-job and per-sweep cost (start-up, "
-            "data caching, the final evaluation, the sweep's report), which weighs less the longer the jobs. One "
-            "job with 2 threads keeps about 1.4 of the 2 cores busy (the 1-min load average after the sequential "
-            f"phase: {report['rounds'][PHASES[0][0]][0]['load_after'][0]}).",
+            "data caching, the final evaluation, the sweep's report), which weighs less the longer the jobs. After "
+            f"the sequential phase (one 2-thread job at a time) the 1-min load average was "
+            f"{report['rounds'][PHASES[0][0]][0]['load_after'][0]} of {m['usable_cpus']} cores.",
             "- Absolute times depend on the CPU model and on anything else running: compare the phases as a ratio.",
         ]
         path.write_text("\n".join(lines) + "\n")
@@ -181,10 +181,7 @@ def main() -> None:
     args = ap.parse_args()
     name = "sweep_throughput" if args.literal else "parallel_sweep"
     if args.render:
-        report = json.loads((args.out / f"{name}.json").read_text())
-        report.pop("load_note", None)  # older files stored it; it is derived from load_start now
-        (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-        write_markdown(report, args.out / f"{name}.md")
+        write_markdown(json.loads((args.out / f"{name}.json").read_text()), args.out / f"{name}.md")
         return
     steps = args.steps if args.steps is not None else (0 if args.literal else 60)
     repeats = args.repeats if args.repeats is not None else (1 if args.literal else 2)

@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
     starts = sorted(r["started_at"] for r in results if r.get("started_at"))
     ends = sorted(r["finished_at"] for r in results if r.get("finished_at"))
     # the CPU the jobs recorded (result.json `machine`), else this machine's (jobs written before it was recorded)
-    cpus = sorted({(r.get("machine") or {}).get("cpu") or cpu_model() for r in results}) or [cpu_model()]
+    here = cpu_model()
+    cpus = sorted({(r.get("machine") or {}).get("cpu") or here for r in results}) or [here]
     span = f"from {starts[0][:16].replace('T', ' ')} to {ends[-1][:16].replace('T', ' ')} UTC" if starts and ends else "?"
     text = f"""# {name}
 
