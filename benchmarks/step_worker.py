@@ -110,8 +110,10 @@ class Ours(Side):
 
         from ablate.models.postprocess import postprocess
 
-        with torch.no_grad():
+        self.model.eval()  # as engine.evaluate.predict: no dropout, the eval attention kernels, inference mode
+        with torch.inference_mode():
             postprocess(self.model(self.batch(), self.mask), self.sizes, focal=self.focal, top_k=100)
+        self.model.train()
 
 
 class Authors(Side):
@@ -186,8 +188,10 @@ class Authors(Side):
     def infer_step(self) -> None:
         import torch
 
-        with torch.no_grad():  # engine.evaluate is @torch.no_grad()
+        self.model.eval()  # their engine.evaluate: model.eval() under @torch.no_grad()
+        with torch.no_grad():
             self.post(self.model(self.samples), self.sizes)
+        self.model.train()
 
 
 def import_reference(repo: Path) -> Any:
@@ -269,7 +273,7 @@ def profile(side: Side, n: int, rows: int) -> str:
 KERNEL_KINDS = {
     "convolution (fwd+bwd)": ("conv",),
     "matmul (mm/addmm/bmm/linear)": ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul"),
-    "dropout masks (bernoulli_)": ("bernoulli",),
+    "dropout masks (bernoulli_ / uniform_)": ("bernoulli", "uniform_"),  # theirs: F.dropout; ours: rand_like
     "optimizer (AdamW)": ("adamw", "lerp_", "addcdiv_", "addcmul_", "aten::sqrt"),
 }
 

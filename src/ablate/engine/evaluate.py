@@ -25,7 +25,7 @@ class Evaluation(NamedTuple):
     per_class: list[dict[str, Any]]  # [{"id", "name", "AP", "AP50"}] (None: no GT of that class); [] off rank 0
 
 
-@torch.no_grad()
+@torch.inference_mode()  # lighter than no_grad (no view or version tracking); only plain lists leave it
 def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, top_k: int,
             valid_classes: torch.Tensor | None, precision: Precision = Precision.fp32, progress: bool = True
             ) -> list[dict]:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ablate.models.dropout import dropout
+
 
 def split_heads(x: Tensor, nheads: int) -> Tensor:
     """(B, L, nheads·dh) → (B, nheads, L, dh)."""
@@ -57,7 +59,7 @@ def attend(
     if bias is not None:
         logits = logits + bias
     weights = logits.softmax(-1)
-    return F.dropout(weights, dropout_p, training=dropout_p > 0) @ v, weights if need_weights else None
+    return dropout(weights, dropout_p, training=dropout_p > 0) @ v, weights if need_weights else None
 
 
 class HeadAttention(nn.Module):

@@ -1,6 +1,7 @@
 """Backbones: a small from-scratch CNN for CPU runs (``tiny``) and torchvision ResNets (``r50`` … ``r101_dc5``).
 
-ResNets use ``FrozenBatchNorm2d`` and freeze the stem and ``layer1`` like the authors. Pretrained weights are
+ResNets use ``FrozenBatchNorm2d`` and freeze the stem and ``layer1`` like the authors; each frozen norm is folded into
+the convolution before it (``conv_frozen_bn``), with torchvision's parameter names kept. Pretrained weights are
 never fetched implicitly: ``weights`` is a local state-dict path, the name of a file shipped in
 ``ablate/models/weights/`` (``tiny_shapes``: the tiny backbone pretrained by ``python -m ablate.pretrain``), or
 ``imagenet`` to opt in to torchvision's download (online machines only). A pretrained tiny backbone, like the
@@ -12,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models import ResNet50_Weights, ResNet101_Weights, resnet50, resnet101
-from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models import ResNet50_Weights, ResNet101_Weights
+from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.ops import FrozenBatchNorm2d
 
 from ablate.registry import Registry
@@ -63,16 +65,59 @@ class TinyBackbone(nn.Module):
         return self.body(images)
 
 
+def conv_frozen_bn(conv: nn.Conv2d, norm: FrozenBatchNorm2d, x: Tensor) -> Tensor:
+    """``norm(conv(x))``, the frozen affine applied in one pass over the smaller of the two tensors it can scale.
+
+    ``FrozenBatchNorm2d`` multiplies and adds over the whole feature map (two passes forward, one backward). Where
+    the map is larger than the weight (the early, high-resolution layers) the scale is folded into the weight and
+    the shift becomes the convolution's bias; elsewhere one fused multiply-add runs on the map. Either way the
+    same function up to float rounding; gradients reach ``conv.weight`` through the fold, the statistics stay
+    buffers.
+    """
+    scale = norm.weight * (norm.running_var + norm.eps).rsqrt()  # FrozenBatchNorm2d's own formula
+    shift = norm.bias - norm.running_mean * scale
+    h, w = (-(-n // s) for n, s in zip(x.shape[-2:], conv.stride))  # output size (the ResNets pad to keep it)
+    if x.shape[0] * conv.out_channels * h * w >= conv.weight.numel():
+        return F.conv2d(x, conv.weight * scale.view(-1, 1, 1, 1), shift, conv.stride, conv.padding, conv.dilation,
+                        conv.groups)
+    return torch.addcmul(shift.view(1, -1, 1, 1), conv(x), scale.view(1, -1, 1, 1))
+
+
+class FoldedBottleneck(Bottleneck):
+    """torchvision's Bottleneck (same modules and names) with each frozen norm folded into its convolution."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(conv_frozen_bn(self.conv1, self.bn1, x))
+        out = self.relu(conv_frozen_bn(self.conv2, self.bn2, out))
+        out = conv_frozen_bn(self.conv3, self.bn3, out)
+        out += x if self.downsample is None else conv_frozen_bn(self.downsample[0], self.downsample[1], x)
+        return self.relu(out)
+
+
+class ResNetBody(nn.Module):
+    """A torchvision ResNet's stem and ``layer1``–``layer4`` under their own names (checkpoints and torchvision
+    state dicts load unchanged), returning ``layer4``'s features."""
+
+    def __init__(self, resnet: ResNet):
+        super().__init__()
+        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+            setattr(self, name, getattr(resnet, name))
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(conv_frozen_bn(self.conv1, self.bn1, images)))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
 class ResNetBackbone(nn.Module):
     """torchvision ResNet up to ``layer4``; DC5 replaces layer4's stride with dilation (output stride 16)."""
 
-    factory = staticmethod(resnet50)
+    blocks = [3, 4, 6, 3]  # ResNet-50
     imagenet = ResNet50_Weights.IMAGENET1K_V1
 
     def __init__(self, dilation: bool = False, weights: str | None = None, **_: object):
         super().__init__()
-        resnet = self.factory(weights=None, replace_stride_with_dilation=[False, False, dilation],
-                              norm_layer=FrozenBatchNorm2d)
+        resnet = ResNet(FoldedBottleneck, self.blocks, replace_stride_with_dilation=[False, False, dilation],
+                        norm_layer=FrozenBatchNorm2d)
         if weights == "imagenet":
             resnet.load_state_dict(self.imagenet.get_state_dict(progress=True))
         elif weights:
@@ -80,12 +125,12 @@ class ResNetBackbone(nn.Module):
         for name, p in resnet.named_parameters():
             # the authors train layer2–4 only (stem and layer1 stay frozen), and nothing if lr_backbone ≤ 0
             p.requires_grad_(any(k in name for k in ("layer2", "layer3", "layer4")))
-        self.body = IntermediateLayerGetter(resnet, return_layers={"layer4": "0"})
+        self.body = ResNetBody(resnet)
         self.num_channels = 2048
         self.stride = 16 if dilation else 32
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.body(images)["0"]
+        return self.body(images)
 
 
 @BACKBONES.register("resnet50")
@@ -95,7 +140,7 @@ class ResNet50(ResNetBackbone):
 
 @BACKBONES.register("resnet101")
 class ResNet101(ResNetBackbone):
-    factory = staticmethod(resnet101)
+    blocks = [3, 4, 23, 3]
     imagenet = ResNet101_Weights.IMAGENET1K_V1
 
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ablate.models.attention import HeadAttention, PackedAttention, attention_map, concat_heads, split_heads
+from ablate.models.dropout import Dropout
 from ablate.models.spatial_query import SpatialQuery
 
 AttentionMaps = dict[str, Tensor]
@@ -30,7 +31,7 @@ def add_ffn_and_norms(layer: nn.Module, d_model: int, dim_feedforward: int, drop
     layer.linear1 = nn.Linear(d_model, dim_feedforward)
     layer.linear2 = nn.Linear(dim_feedforward, d_model)
     layer.norm1, layer.norm2, layer.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-    layer.dropout = nn.Dropout(dropout)
+    layer.dropout = Dropout(dropout)
 
 
 def ffn(layer: nn.Module, x: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ablate.models.attention import PackedAttention
+from ablate.models.dropout import Dropout
 
 
 class EncoderLayer(nn.Module):
@@ -18,7 +19,7 @@ class EncoderLayer(nn.Module):
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, src: Tensor, pos: Tensor, bias: Tensor | None) -> Tensor:
         qk = src + pos
