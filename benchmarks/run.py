@@ -49,14 +49,15 @@ Optimizations in ablate (all keep the parity tests green):
   the map is larger than the weight (the stem and layer1–2 at 320²) the scale is folded into the weight and the
   shift into the convolution's bias; elsewhere one fused multiply-add runs on the map. The same function up to
   rounding (tests/models/test_backbone.py: outputs and weight gradients within 1e-10 of torchvision's in
-  float64). Scratch A/B, one process, 1 thread: R50 backbone fwd+bwd at 2×3×320×320 4–10% faster over four
-  runs, R50 inference 7% (an earlier stop's fold of every layer gained 4.4%: on layer3–4 folding costs a pass over
-  a weight larger than the map).
+  float64). Scratch A/B, one process, 1 thread, interleaved: R50 backbone fwd+bwd at 2×3×320×320 4–10% faster
+  (three runs), R50 inference 5–7% (two runs), the whole R50 train step 0–12% (three runs: the machine's noise
+  was larger than the effect). An earlier stop's fold of every layer gained 4.4% on the backbone: on layer3–4
+  folding costs a pass over a weight larger than the map.
 * **Dropout masks from `rand_like(x) >= p`** (`models/dropout.py`, CPU fp32; 2026-12-02): the same Bernoulli(1 − p)
   law as `F.dropout`, whose `bernoulli_` mask is slower to draw; fwd+bwd on a 600×2048 activation 13.7 vs 18.9 ms.
-  Profiled in the R50 step: 154 ms of mask drawing vs the authors' 303 ms.
-* **Evaluation under `torch.inference_mode`** (`engine/evaluate.py: predict`; 2026-12-02): ~5% on R50 inference
-  (scratch A/B) over `no_grad`, which the authors' evaluation uses.
+  Profiled in the R50 step: 154 ms of mask drawing vs the authors' 303 ms (first run), 129 vs 196 ms (second).
+* **Evaluation under `torch.inference_mode`** (`engine/evaluate.py: predict`; 2026-12-02): 5% on R50 inference
+  (one scratch A/B, under load) over `no_grad`, which the authors' evaluation uses.
 * Already in place and used here as the trainer uses it: `train.channels_last=true` (NHWC convolutions), batched
   matching costs for all decoder layers with one device-to-host copy, all layers' losses in one vectorised pass.
 

@@ -30,7 +30,7 @@ def reference_features(ref: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dilation", [False, True], ids=["r50", "r50_dc5"])
-def test_folded_resnet_matches_torchvision(dilation):
+def test_folded_resnet_matches_torchvision(dilation, monkeypatch):
     ref = torchvision_reference(dilation)
     ours = ResNet50(dilation=dilation)
     state = {k: v for k, v in ref.state_dict().items() if not k.startswith("fc.")}
@@ -42,10 +42,14 @@ def test_folded_resnet_matches_torchvision(dilation):
     for name, p in ref.named_parameters():
         p.requires_grad_(any(k in name for k in ("layer2", "layer3", "layer4")))
 
-    # at 64×96 the stem, layer1 and layer2 fold the norm into the weight, layer3 and layer4 (small maps, large
-    # weights) take the multiply-add on the map: both branches of conv_frozen_bn run
+    # at 64×96 the high-resolution convolutions fold the norm into the weight, the small-map, large-weight ones
+    # (layer3–4, some of layer2) take the multiply-add on the map: both branches of conv_frozen_bn must run
     x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    addcmul, calls = torch.addcmul, []
+    monkeypatch.setattr(torch, "addcmul", lambda *a, **k: calls.append(1) or addcmul(*a, **k))
     want, got = reference_features(ref, x), ours(x)
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in ours.modules())
+    assert 0 < len(calls) < convs, (len(calls), convs)
     assert got.shape == want.shape == (2, 2048, 4 if dilation else 2, 6 if dilation else 3)
     assert (got - want).norm() <= 1e-10 * want.norm()
 
