@@ -9,6 +9,7 @@ starts one worker process per implementation (the two codebases clash on top-lev
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -64,7 +65,12 @@ Optimizations in ablate (all keep the parity tests green):
 What stays: on CPU the step is dominated by work both implementations do with the same kernels — ResNet-50
 convolutions (forward + backward of layer2–4) and the 256-d linears of 6 + 6 transformer layers at 300 queries
 (the table above gives their share). 1×1 convolutions as `linear` on NHWC views were tried again: −10…−15% per
-convolution alone, but 15% slower in the whole backbone (twice; the cause was not traced); not adopted. Until 2026-12-02 the inference rows ran both models in train mode (dropout
+convolution alone, but 15% slower in the whole backbone (twice; the cause was not traced); not adopted. Routing
+the 1×1 convolutions to oneDNN (PyTorch sends 1×1, batch < 16, one-thread convolutions to `slow_conv2d`) was
+tried on 2026-12-02 (2-core AMD EPYC): 0.66–1.2× per convolution, 10% less over R50's 34 at 320², 3% on R50
+inference (one interleaved A/B under load); not adopted — oneDNN's rounding depends on the batch size, so two
+DDP ranks of 2 images no longer equal one process of 4 (tests/engine/test_distributed.py: weights 4.6e-5 apart
+after 4 steps, limit 1e-5). Until 2026-12-02 the inference rows ran both models in train mode (dropout
 on); both now run as their evaluation does (eval mode), which is why inference moved from 0.92× to 0.81–0.86×
 together with the changes above.
 
@@ -109,16 +115,30 @@ def write_summary(quick: bool, threads: int) -> None:
     parts = [
         "# Benchmarks" + (" (--quick)" if quick else ""),
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {threads} torch thread(s) per process, "
+        f"Last written on: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {threads} torch thread(s) per process, "
         f"{'CUDA: ' + m['cuda'] if m['cuda'] else 'no GPU'}. Reproduce: `python benchmarks/run.py"
-        + (" --quick" if quick else "") + "`.",
+        + (" --quick" if quick else "") + "` (`--only NAME` reruns one section and keeps the others' results, so "
+        "each section names the machine it was measured on).",
     ]
     for _, _, result in sorted(BENCHMARKS, key=lambda b: b[0] != "train"):  # the side-by-side table first
         md = RESULTS / f"{result}.md"
         if md.is_file():
-            parts += ["", md.read_text().replace("\n## ", "\n### ").replace("## ", "### ", 1).rstrip()]
+            parts += ["", md.read_text().replace("\n## ", "\n### ").replace("## ", "### ", 1).rstrip(), "",
+                      f"_Measured on: {measured_on(RESULTS / f'{result}.json')}._"]
     parts += ["", NOTES.strip()]
     (RESULTS / "SUMMARY.md").write_text("\n".join(parts) + "\n")
+
+
+def measured_on(path: Path) -> str:
+    """A result file's machine and 1-min load average, as its benchmark recorded them."""
+    try:
+        m = json.loads(path.read_text()).get("machine") or {}
+    except (OSError, ValueError):
+        return "not recorded"
+    cpu = m.get("cpu") or m.get("processor") or "not recorded"
+    load = m.get("load_avg_1m")
+    return cpu + (f", {m.get('cores') or m.get('cpu_count')} cores" if m.get("cores") or m.get("cpu_count") else "") + (
+        f", 1-min load {load:.1f}" if isinstance(load, (int, float)) else "")
 
 
 if __name__ == "__main__":
