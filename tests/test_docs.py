@@ -413,6 +413,21 @@ def test_every_documented_command_has_a_check():
     assert unused == [], "checks for commands the docs no longer show"
 
 
+# [text](target): relative targets only (no scheme, no pure #anchor); a title or anchor after the path is dropped
+LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?(?:\s[^)]*)?\)")
+
+
+def test_relative_links_resolve():
+    """A link in README.md, docs/ or a committed report's README/index that points at a file must find it
+    (reports are removed or renamed; their links elsewhere must follow)."""
+    pages = [*DOCS, ROOT / "reports" / "README.md", *sorted((ROOT / "reports").glob("*/README.md")),
+             *sorted((ROOT / "reports").glob("*/index.md"))]
+    broken = [f"{page.relative_to(ROOT)}: {target}" for page in pages for target in LINK.findall(page.read_text())
+              if "://" not in target and not target.startswith("mailto:")
+              and not (page.parent / target).exists()]
+    assert broken == []
+
+
 def test_extraction_reads_fences_continuations_and_inline_commands():
     text = "Run `python -m ablate csq=C` or\n```bash\npython -m ablate -m csq=T \\\n    proj=full  # sweep\n```\n"
     assert _inline(text) == ["python -m ablate csq=C"]
