@@ -35,6 +35,8 @@ def assert_not_finished(folder: Path) -> None:
     (["model.backbone.widths=[8,-1]"],
      "ablate: config error: model.backbone.widths=[8, -1] must be a non-empty list of stage widths ≥ 1"),
     (["data=coco", "data.root=null"], "ablate: config error: data=coco needs data.root=DIR"),
+    (["csq=T", "proj=identity"], "ablate: config error: csq=T with proj=identity: p_q = T(f)·𝟙 with T = I is the "
+                                 "constant 𝟙 for every query and image"),
     (["train.seed=[1"], "ablate: cannot parse the argument 'train.seed=[1' (no viable alternative at input '[1'); "
                         "a value with '=', spaces or brackets needs quotes: key='value'\n"),
 ])
@@ -43,7 +45,8 @@ def test_bad_config_is_one_clear_line(tmp_path, cli, args, expected):
     code, err = cli(*args, f"hydra.run.dir={out}")
     assert code == 2
     assert expected in err and "Traceback" not in err
-    assert_not_finished(out)
+    assert [line for line in err.splitlines() if line.startswith("ablate:")] == [err.split("\n", 1)[0]]
+    assert not out.exists()  # refused before Hydra creates the run folder: nothing written
 
 
 def test_output_folder_that_cannot_be_written(tmp_path, cli, tiny_cfg):

@@ -45,9 +45,11 @@ def check_launch(argv: list[str]) -> dict[str, Any] | None:
             or args.config_dir or args.experimental_rerun):
         return None
     try:
-        jobs = _job_folders(args.overrides, args.config_name or "config", args.multirun)
+        jobs, run_cfg = _job_folders(args.overrides, args.config_name or "config", args.multirun)
     except Exception:  # Hydra reports a bad command line better, and with its own message
         return None
+    if run_cfg is not None:
+        _validate_run(run_cfg)
     for folder, cfg, label in jobs:
         finished = _check_folder(folder, cfg, label, single=len(jobs) == 1 and label == "")
         if finished is not None:
@@ -55,8 +57,31 @@ def check_launch(argv: list[str]) -> dict[str, Any] | None:
     return None
 
 
-def _job_folders(overrides: list[str], config_name: str, multirun: bool) -> list[tuple[Path, DictConfig, str]]:
-    """(folder, job config, label) of every job this launch runs whose folder exists already."""
+def _validate_run(cfg: DictConfig) -> None:
+    """A single run's impossible value stops the launch here, before Hydra creates its folder (exit 2, one line).
+
+    A sweep's jobs are validated each in its own job instead, so an impossible one is recorded as failed in the
+    sweep's report while the others run.
+    """
+    from ablate.config import ConfigError, validate
+    from ablate.job import resolve_device
+
+    task = cfg.copy()
+    with open_dict(task):
+        del task["hydra"]
+    try:
+        validate(task)
+        resolve_device(task.train.device)
+    except ConfigError:
+        raise
+    except Exception:  # e.g. an interpolation only Hydra's runtime resolves: the job validates it again
+        return
+
+
+def _job_folders(overrides: list[str], config_name: str,
+                 multirun: bool) -> tuple[list[tuple[Path, DictConfig, str]], DictConfig | None]:
+    """(folder, job config, label) of every job this launch runs whose folder exists already, and the config of
+    a single run (None for a sweep)."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
@@ -72,10 +97,10 @@ def _job_folders(overrides: list[str], config_name: str, multirun: bool) -> list
                                            validate_sweep_overrides=False)
         if not (multirun or master.hydra.mode == RunMode.MULTIRUN):
             folder = Path(str(master.hydra.run.dir))
-            return [(folder, master, "")] if folder.is_dir() else []
+            return ([(folder, master, "")] if folder.is_dir() else []), master
         sweep_dir = Path(str(master.hydra.sweep.dir))
         if not sweep_dir.is_dir() or master.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
-            return []  # a new sweep folder: nothing in it to protect
+            return [], None  # a new sweep folder: nothing in it to protect
         jobs = []
         for num, job_overrides in enumerate(_sweep_jobs(master)):
             cfg = loader.load_sweep_config(master, list(job_overrides))
@@ -84,7 +109,7 @@ def _job_folders(overrides: list[str], config_name: str, multirun: bool) -> list
             folder = sweep_dir / str(cfg.hydra.sweep.subdir)
             if folder.is_dir():
                 jobs.append((folder, cfg, f"job #{num} of the sweep"))
-        return jobs
+        return jobs, None
 
 
 def _sweep_jobs(master: DictConfig) -> list[list[str]]:
