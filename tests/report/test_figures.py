@@ -32,6 +32,15 @@ def test_one_point_run_has_integer_steps_and_no_offset():
         assert ax.get_legend() is not None and inside(fig, ax.get_legend())
 
 
+def test_few_evaluations_are_ticked_at_their_steps():
+    fig = plot_convergence(short_curves((20, 40)))
+    fig.canvas.draw()
+    assert [int(x) for x in fig.axes[0].get_xticks()] == [20, 40]  # not 21, 24, 27, … between them
+    many = plot_convergence(short_curves(tuple(range(100, 2600, 100))))  # 25 evaluations: a regular scale
+    many.canvas.draw()
+    assert len(many.axes[0].get_xticks()) < 25
+
+
 def test_ap_bars_paper_in_its_own_panel(sweep):
     df = gather([sweep])
     summary = summarize(df)

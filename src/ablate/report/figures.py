@@ -12,12 +12,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, ScalarFormatter
+from matplotlib.ticker import FixedLocator, MaxNLocator, ScalarFormatter
 
 from ablate.report import atomic
 
 DPI = 120
 HEIGHT_IN = 5.0
+MAX_STEP_TICKS = 12  # up to this many evaluation steps, each gets its own tick
 PAPER_NOTE = "the paper (COCO val, ResNet-50, 50 epochs)"
 BAR_WIDTH = 0.6
 
@@ -124,7 +125,7 @@ def plot_convergence(curves: pd.DataFrame, *, title: str | None = None, variants
         ax.set_ylabel(f"{metric} (%)")
         ax.set_title(f"{metric} vs step (mean, band = min–max over seeds)", fontsize=10)
         ax.grid(alpha=0.3)
-        _step_axis(ax)
+        _step_axis(ax, sorted(int(s) for s in evals["step"].unique()))
     axes[0][0].legend(loc="best", fontsize=8)
     fig.suptitle(_wrap_title(title or "Convergence", fig))
     return fig
@@ -197,9 +198,13 @@ def _smooth(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return values.assign(**{metric: values[metric].astype(float).rolling(window, min_periods=1).mean()})
 
 
-def _step_axis(ax: Axes) -> None:
-    """Steps as whole numbers, written out (no "1e3" offset), even for a one- or two-point run."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+def _step_axis(ax: Axes, steps: list[int] | None = None) -> None:
+    """Steps as whole numbers, written out (no "1e3" offset), even for a one- or two-point run; with a few
+    evaluation steps, the ticks are those steps (not 21, 24, 27 between evaluations at 20 and 40)."""
+    if steps is not None and 0 < len(steps) <= MAX_STEP_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(steps))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
     ax.xaxis.get_major_formatter().set_scientific(False)
     if ax.get_yscale() == "linear":
