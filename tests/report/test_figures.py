@@ -41,6 +41,16 @@ def test_few_evaluations_are_ticked_at_their_steps():
     assert len(many.axes[0].get_xticks()) < 25
 
 
+def test_long_titles_stay_inside_the_figure(sweep):
+    df = gather([sweep])
+    summary = summarize(df)
+    long = "Convergence at the default budget (2,500 steps): WWWW MMMM vs DETR (tiny, shapes, 3 seeds) " * 2
+    for fig in (plot_ap_bars(summary, df, title=long), plot_convergence(short_curves((5, 10)), title=long),
+                plot_loss(short_curves((5, 10)), title=long)):
+        title = fig._suptitle if fig._suptitle is not None else fig.axes[0].title
+        assert "\n" in title.get_text() and inside(fig, title)
+
+
 def test_ap_bars_paper_in_its_own_panel(sweep):
     df = gather([sweep])
     summary = summarize(df)

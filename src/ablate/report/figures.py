@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, MaxNLocator, ScalarFormatter
 
 from ablate.report import atomic
@@ -73,7 +74,7 @@ def plot_ap_bars(summary: pd.DataFrame, df: pd.DataFrame | None = None, *, title
     _value_labels(ax, x, means, means + stds, [summary["status"].iloc[i] for i in range(len(variants))])
     ax.set_ylabel("AP (%), this sweep")
     ax.legend(loc="upper center", ncol=2, fontsize=8)
-    ax.set_title(_wrap_title(title or "AP per variant", fig))
+    heading = ax.set_title(title or "AP per variant")
     if has_paper:
         pax = axes[1]
         pax.bar(x, np.nan_to_num(paper), width=BAR_WIDTH, color=[colors[v] for v in variants], alpha=0.45,
@@ -86,6 +87,7 @@ def plot_ap_bars(summary: pd.DataFrame, df: pd.DataFrame | None = None, *, title
         a.grid(axis="y", alpha=0.3)
         a.set_xlim(-0.6, len(variants) - 0.4)
     axes[-1].set_xticks(x, [_wrap(names[v]) for v in variants], fontsize=8)
+    _fit_title(heading, fig)
     return fig
 
 
@@ -127,7 +129,7 @@ def plot_convergence(curves: pd.DataFrame, *, title: str | None = None, variants
         ax.grid(alpha=0.3)
         _step_axis(ax, sorted(int(s) for s in evals["step"].unique()))
     axes[0][0].legend(loc="best", fontsize=8)
-    fig.suptitle(_wrap_title(title or "Convergence", fig))
+    _fit_title(fig.suptitle(title or "Convergence"), fig)
     return fig
 
 
@@ -154,10 +156,11 @@ def plot_loss(curves: pd.DataFrame, *, title: str | None = None, variants: list[
         ax.set_yscale("log")  # DETR losses fall by orders of magnitude early; log keeps the tail visible
     ax.set_xlabel("step")
     ax.set_ylabel(f"training {metric} (smoothed)")
-    ax.set_title(_wrap_title(title or "Training loss (mean over seeds, band = min–max)", fig))
+    heading = ax.set_title(title or "Training loss (mean over seeds, band = min–max)")
     ax.grid(alpha=0.3)
     _step_axis(ax)
     ax.legend(loc="best", fontsize=8)
+    _fit_title(heading, fig)
     return fig
 
 
@@ -224,6 +227,16 @@ def _wrap(label: str, width: int = 16) -> str:
     return "\n".join(textwrap.fill(part + ("," if i < len(parts) - 1 else ""), width) for i, part in enumerate(parts))
 
 
-def _wrap_title(title: str, fig: Figure) -> str:
-    """Break a long title into lines that fit the figure (~11 characters per inch at the title's size)."""
-    return "\n".join(textwrap.wrap(title, max(20, int(fig.get_figwidth() * 11))))
+def _fit_title(text: Text, fig: Figure) -> None:
+    """Break a finished figure's long title into lines that fit inside the figure, measured where the layout puts
+    it (an axes title is centred over its axes, not the figure; a characters-per-inch guess ran past the edge)."""
+    words = " ".join(text.get_text().split())
+    width = max(20, int(fig.get_figwidth() * 12))
+    for _ in range(10):
+        text.set_text("\n".join(textwrap.wrap(words, width)))
+        fig.canvas.draw()  # the layout places the title
+        box, page = text.get_window_extent(), fig.bbox
+        over = max(page.x0 - box.x0, box.x1 - page.x1, 0.0)
+        if over <= 0 or width <= 10:
+            return
+        width = max(10, int(width * (box.width - 2 * over) / box.width) - 1)
