@@ -39,12 +39,13 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def write_result(name: str, data: dict[str, Any], summary_md: str) -> None:
-    """benchmarks/results/<name>.json and <name>.md."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_result(name: str, data: dict[str, Any], summary_md: str, out: Path | None = None) -> None:
+    """<name>.json and <name>.md in benchmarks/results (or ``out``: a test's scratch folder)."""
+    folder = out or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
     data = {"benchmark": name, "machine": machine(), **data}
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
-    (RESULTS / f"{name}.md").write_text(summary_md.rstrip() + "\n")
+    (folder / f"{name}.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
+    (folder / f"{name}.md").write_text(summary_md.rstrip() + "\n")
 
 
 class Worker:

@@ -97,7 +97,7 @@ def main() -> None:
         cmd = [sys.executable, str(HERE / script)] + (["--quick"] if a.quick else [])
         if name in ("attention", "data", "train", "flops"):
             cmd += ["--threads", str(a.threads)]
-        if name == "train":
+        if name in ("train", "gpu"):
             cmd += ["--reference", str(a.reference.resolve())]
         t0 = time.perf_counter()
         print(f"[{name}] {' '.join(cmd[1:])}", flush=True)

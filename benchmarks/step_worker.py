@@ -3,7 +3,12 @@
 
 Driven by JSON lines on stdin (see ``bench_common.Worker``); replies are JSON lines on the real stdout, and
 anything the libraries print goes to stderr. Requests: ``setup``, ``train`` (n timed train steps),
-``infer`` (n timed eval forwards + post-processing), ``rss`` (peak resident memory so far), ``quit``.
+``infer`` (n timed eval forwards + post-processing), ``rss`` (peak resident memory so far), ``peak_mem`` (the
+device's peak allocated memory, CUDA only), ``quit``.
+
+``--device cuda``, ``--amp`` (bf16 autocast around the forward, losses in fp32, as ``train.precision=bf16``)
+and ``--compile BACKEND`` (``torch.compile`` of the model) serve benchmarks/bench_gpu.py; on CPU the same
+branches run in tests/benchmarks (``--compile aot_eager`` traces without generating code).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "tiny256": dict(overrides=["model.hidden_dim=256"], hidden_dim=256, nheads=4, enc_layers=2, dec_layers=3,
                     dim_feedforward=512, num_queries=20, dropout=0.0, lr=5e-4, lr_backbone=5e-4, backbone="tiny"),
     "tiny": dict(overrides=[], backbone="tiny"),  # ours only: the authors' code cannot build d=128
+    # the smallest model both sides build: every branch of bench_gpu.py in seconds on CPU (its smoke test)
+    "smoke": dict(overrides=["model.hidden_dim=256", "model.enc_layers=1", "model.dec_layers=2",
+                             "model.dim_feedforward=64", "model.num_queries=6"], hidden_dim=256, nheads=4,
+                  enc_layers=1, dec_layers=2, dim_feedforward=64, num_queries=6, dropout=0.0, lr=5e-4,
+                  lr_backbone=5e-4, backbone="tiny"),
 }
 TINY_WIDTHS = (16, 32, 64, 128)
 
@@ -45,11 +55,24 @@ class Side:
         import torch
 
         self.opts, self.cfg = opts, CONFIGS[opts.config]
+        self.device = torch.device(opts.device)
         data = torch.load(opts.inputs, weights_only=True)
-        self.images, self.targets = data["images"], data["targets"]
-        self.mask = torch.zeros((self.images.shape[0], *self.images.shape[-2:]), dtype=torch.bool)
-        self.sizes = torch.tensor([list(self.images.shape[-2:])] * self.images.shape[0])
+        self.images = data["images"].to(self.device)
+        self.targets = [{k: v.to(self.device) for k, v in t.items()} for t in data["targets"]]
+        self.mask = torch.zeros((self.images.shape[0], *self.images.shape[-2:]), dtype=torch.bool, device=self.device)
+        self.sizes = torch.tensor([list(self.images.shape[-2:])] * self.images.shape[0], device=self.device)
         self.num_boxes = float(sum(len(t["labels"]) for t in self.targets))
+
+    def autocast(self):
+        """bf16 autocast around the forward with ``--amp`` (a no-op context otherwise)."""
+        import torch
+
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.amp)
+
+    def compiled(self, model):
+        import torch
+
+        return torch.compile(model, backend=self.opts.compile) if self.opts.compile else model
 
 
 class Ours(Side):
@@ -70,8 +93,9 @@ class Ours(Side):
                             allow_missing_prefixes=("backbone.body.",) if self.cfg["backbone"] == "tiny" else ())
         channels_last = cfg.train.channels_last if self.opts.channels_last is None else self.opts.channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(memory_format=self.memory_format)  # what engine.train does
-        self.criterion = build_criterion(cfg.loss, num_classes=model.num_classes, focal=cfg.focal)
+        self.model = model.to(self.device, memory_format=self.memory_format)  # what engine.train does
+        self.forward = self.compiled(self.model)
+        self.criterion = build_criterion(cfg.loss, num_classes=model.num_classes, focal=cfg.focal).to(self.device)
         self.optimizer = build_optimizer(model, cfg.train)
         self.clip = cfg.train.clip_max_norm
         self.focal = cfg.focal
@@ -81,7 +105,7 @@ class Ours(Side):
     def eval_loss(self) -> float:
         import torch
 
-        self.model.eval()
+        self.model.eval()  # uncompiled and fp32: the parity check against the authors' eval loss
         with torch.no_grad():
             loss = self.criterion(self.model(self.batch(), self.mask), self.targets, self.num_boxes)["loss"]
         self.model.train()
@@ -91,12 +115,15 @@ class Ours(Side):
         return self.images.contiguous(memory_format=self.memory_format)
 
     def train_step(self) -> None:
-        """The body of engine.train's loop (single process, CPU: no all-reduce, no autocast)."""
+        """The body of engine.train's loop (single process: no all-reduce)."""
         import torch
 
+        from ablate.engine.precision import to_fp32
         from ablate.engine.train import predictions_finite
 
-        outputs = self.model(self.batch(), self.mask)
+        with self.autocast():
+            outputs = self.forward(self.batch(), self.mask)
+        outputs = to_fp32(outputs)
         losses = self.criterion(outputs, self.targets, self.num_boxes) if predictions_finite(outputs) else None
         assert losses is not None and bool(torch.isfinite(losses["loss"]))
         self.optimizer.zero_grad(set_to_none=True)
@@ -108,11 +135,14 @@ class Ours(Side):
     def infer_step(self) -> None:
         import torch
 
+        from ablate.engine.precision import to_fp32
         from ablate.models.postprocess import postprocess
 
         self.model.eval()  # as engine.evaluate.predict: no dropout, the eval attention kernels, inference mode
+        with torch.inference_mode(), self.autocast():
+            outputs = self.forward(self.batch(), self.mask)
         with torch.inference_mode():
-            postprocess(self.model(self.batch(), self.mask), self.sizes, focal=self.focal, top_k=100)
+            postprocess(to_fp32(outputs), self.sizes, focal=self.focal, top_k=100)
         self.model.train()
 
 
@@ -126,7 +156,7 @@ class Authors(Side):
         from util.misc import NestedTensor
 
         c = self.cfg
-        cli = ["--device", "cpu", "--hidden_dim", str(c["hidden_dim"]), "--nheads", str(c["nheads"]),
+        cli = ["--device", self.opts.device, "--hidden_dim", str(c["hidden_dim"]), "--nheads", str(c["nheads"]),
                "--enc_layers", str(c["enc_layers"]), "--dec_layers", str(c["dec_layers"]),
                "--dim_feedforward", str(c["dim_feedforward"]), "--num_queries", str(c["num_queries"]),
                "--dropout", str(c["dropout"]), "--lr", str(c["lr"]), "--lr_backbone", str(c["lr_backbone"])]
@@ -144,7 +174,10 @@ class Authors(Side):
             model.input_proj = nn.Conv2d(TINY_WIDTHS[-1], c["hidden_dim"], kernel_size=1)
         if self.opts.state:
             torch.save(model.state_dict(), self.opts.state)
+        model.to(self.device)  # their main.py moves the model and the criterion after building them
+        criterion.to(self.device)
         self.model, self.criterion, self.post = model, criterion, post["bbox"]
+        self.forward = self.compiled(model)
         self.samples = NestedTensor(self.images, self.mask)
         param_dicts = [  # main.py's two groups
             {"params": [p for n, p in model.named_parameters() if "backbone" not in n and p.requires_grad]},
@@ -174,7 +207,9 @@ class Authors(Side):
         """engine.train_one_epoch's body (single process: reduce_dict is the identity)."""
         import torch
 
-        loss_dict = self.criterion(self.model(self.samples), self.targets)
+        with self.autocast():  # their code has no AMP: the same wrapping as ours, losses in fp32
+            outputs = self.forward(self.samples)
+        loss_dict = self.criterion(fp32(outputs), self.targets)
         losses = self.total(loss_dict)
         loss_value = losses.item()
         assert math.isfinite(loss_value)
@@ -190,8 +225,24 @@ class Authors(Side):
 
         self.model.eval()  # their engine.evaluate: model.eval() under @torch.no_grad()
         with torch.no_grad():
-            self.post(self.model(self.samples), self.sizes)
+            with self.autocast():
+                outputs = self.forward(self.samples)
+            self.post(fp32(outputs), self.sizes)
         self.model.train()
+
+
+def fp32(outputs: Any) -> Any:
+    """Floating tensors of nested outputs in fp32 (the authors' worker does not import ablate: their top-level
+    packages would meet ours)."""
+    import torch
+
+    if torch.is_tensor(outputs):
+        return outputs.float() if outputs.is_floating_point() else outputs
+    if isinstance(outputs, dict):
+        return {k: fp32(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(fp32(v) for v in outputs)
+    return outputs
 
 
 def import_reference(repo: Path) -> Any:
@@ -241,8 +292,13 @@ def serve(opts: argparse.Namespace) -> None:
                 for _ in range(req.get("n", 1)):
                     t0 = time.perf_counter()
                     step()
+                    if side.device.type == "cuda":  # the step's kernels, not only their launch
+                        torch.cuda.synchronize()
                     times.append(time.perf_counter() - t0)
                 reply = {"times": times}
+            elif cmd == "peak_mem":
+                cuda = side.device.type == "cuda"
+                reply = {"peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None}
             elif cmd == "rss":
                 reply = {"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             elif cmd == "profile":
@@ -304,6 +360,9 @@ def main() -> None:
     p.add_argument("--reference", help="the authors' ConditionalDETR checkout (authors only)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--channels-last", type=int, choices=(0, 1), default=None, help="ours: override train.channels_last")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast around the forward (losses in fp32)")
+    p.add_argument("--compile", metavar="BACKEND", help="torch.compile the model with this backend (inductor, …)")
     serve(p.parse_args())
 
 
