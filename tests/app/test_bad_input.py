@@ -165,6 +165,28 @@ def test_broken_coco_data_fails_before_training_naming_the_problem(tmp_path, coc
     assert_not_finished(out)
 
 
+def image_folder_gone(root: Path) -> str:
+    shutil.rmtree(root / "val2017")
+    return f"image folder not found: {root / 'val2017'}"
+
+
+@pytest.mark.parametrize("breakage", [no_root, missing_file, image_folder_gone])
+def test_missing_coco_input_refuses_a_run_before_its_folder_exists(tmp_path, coco, cli, breakage):
+    root, _ = coco
+    expected = breakage(root)
+    out = tmp_path / "run"
+    code, err = cli(*coco_args(root), f"hydra.run.dir={out}")
+    assert code == 2 and err.strip() == f"ablate: data error: {expected}"
+    assert not out.exists()
+
+
+def test_missing_init_from_refuses_a_run_before_its_folder_exists(tmp_path, cli):
+    out = tmp_path / "run"
+    code, err = cli(f"model.init_from={tmp_path}/nowhere.pt", f"hydra.run.dir={out}")
+    assert code == 2 and err.strip().startswith(f"ablate: model.init_from: no such file {tmp_path}/nowhere.pt")
+    assert not out.exists()
+
+
 def test_corrupt_image_is_named(tmp_path, coco, cli):
     root, overrides = coco
     (root / "train2017" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")

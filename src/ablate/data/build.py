@@ -44,6 +44,20 @@ def build_datasets(cfg: DataConfig, *, max_resolution: int | None = None) -> tup
     return train, val
 
 
+def check_paths(cfg: DataConfig) -> None:
+    """The DataError a run would meet first when a COCO data set's folders or files are missing, raised before the
+    run creates its folder (their contents are checked when the data set is read; shapes data is generated)."""
+    if cfg.name != "coco":
+        return
+    train_images, val_images, train_ann, val_ann = _paths(cfg)
+    for folder in (train_images, val_images):
+        if not folder.is_dir():
+            raise DataError(f"image folder not found: {folder}")
+    for ann in (train_ann, val_ann):
+        if not ann.is_file():
+            raise DataError(f"annotation file not found: {ann}")
+
+
 def _paths(cfg: DataConfig) -> tuple[Path, Path, Path, Path]:
     """(train images, val images, train annotations, val annotations) of the configured data set."""
     if cfg.name == "shapes":

@@ -58,12 +58,16 @@ def check_launch(argv: list[str]) -> dict[str, Any] | None:
 
 
 def _validate_run(cfg: DictConfig) -> None:
-    """A single run's impossible value stops the launch here, before Hydra creates its folder (exit 2, one line).
+    """A single run's impossible value or missing input (COCO folders and files, ``model.init_from``) stops the
+    launch here, before Hydra creates its folder (exit 2, one line).
 
     A sweep's jobs are validated each in its own job instead, so an impossible one is recorded as failed in the
     sweep's report while the others run.
     """
     from ablate.config import ConfigError, validate
+    from ablate.data import DataError
+    from ablate.data.build import check_paths
+    from ablate.engine.weights import WeightsError, resolve
     from ablate.job import resolve_device
 
     task = cfg.copy()
@@ -72,7 +76,11 @@ def _validate_run(cfg: DictConfig) -> None:
     try:
         validate(task)
         resolve_device(task.train.device)
-    except ConfigError:
+        check_paths(task.data)
+        init_from = task.model.get("init_from")
+        if init_from and not str(init_from).startswith("wandb:"):  # an artifact is resolved (downloaded) by the job
+            resolve(str(init_from))
+    except (ConfigError, DataError, WeightsError):
         raise
     except Exception:  # e.g. an interpolation only Hydra's runtime resolves: the job validates it again
         return
