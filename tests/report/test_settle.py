@@ -34,7 +34,7 @@ def test_pair_sign_and_verdict_settle():
     assert row["verdict"] == "holds" and row["last_step"] == 40
     assert row["sign_final_step"] == 20  # below at step 10, above from 20 on
     assert row["verdict_final_step"] == 30  # at step 20 the difference is inside the noise
-    assert settle_line(table) == ("every ordering's sign was final from step 20 of 40; the 1 decided Holm verdicts "
+    assert settle_line(table) == ("every ordering's sign was final from step 20 of 40; the 1 decided Holm verdict "
                                   "from step 30.")
 
 
@@ -46,5 +46,8 @@ def test_variant_sign_against_reference():
 def test_line_says_how_many_orderings_settled_at_each_step():
     table = pd.DataFrame({"last_step": [40, 40, 40], "sign_final_step": [10, 10, 40], "verdict": ["x"] * 3,
                           "verdict_final_step": [math.nan] * 3})
-    assert settle_line(table) == ("every ordering's sign was final from step 40 of 40 (2 of 3 from step 10, 1 of 3 "
-                                  "from step 40); no verdict is decided.")
+    assert settle_line(table) == ("1 of 3 orderings still changed sign up to the last evaluation (step 40): this "
+                                  "budget did not settle them (2 of 3 final from step 10); no verdict is decided.")
+    table["sign_final_step"] = [10, 20, 30]
+    assert settle_line(table) == ("every ordering's sign was final from step 30 of 40 (1 of 3 final from step 10, "
+                                  "1 of 3 final from step 20, 1 of 3 final from step 30); no verdict is decided.")

@@ -77,14 +77,22 @@ def settle_line(table: pd.DataFrame) -> str:
         return "no evaluation curves to tell."
     sign = table["sign_final_step"].max()
     decided = table[table["verdict"].isin(DECIDED)]
-    line = (f"every ordering's sign was final from step {int(sign)} of {int(last)}" if not pd.isna(sign)
-            else f"signs are not settled by step {int(last)}")
     by_step = table["sign_final_step"].dropna().astype(int).value_counts().sort_index()
-    if len(by_step) > 1:  # the last pair to settle hides how early most did
-        line += " (" + ", ".join(f"{n} of {len(table)} from step {s}" for s, n in by_step.items()) + ")"
+    if pd.isna(sign):
+        line = f"signs are not settled by step {int(last)}"
+    elif sign < last:
+        line = f"every ordering's sign was final from step {int(sign)} of {int(last)}"
+        by_step = by_step if len(by_step) > 1 else by_step.iloc[:0]  # one step: said already
+    else:  # a sign that flips up to the last evaluation: the budget did not settle it, and the reader is told so
+        line = (f"{by_step[int(last)]} of {len(table)} orderings still changed sign up to the last evaluation "
+                f"(step {int(last)}): this budget did not settle them")
+        by_step = by_step.drop(int(last))
+    if len(by_step):  # the last pair to settle hides how early most did
+        line += " (" + ", ".join(f"{n} of {len(table)} final from step {s}" for s, n in by_step.items()) + ")"
     if len(decided):
         steps = decided["verdict_final_step"]
-        line += (f"; the {len(decided)} decided Holm verdicts from step {int(steps.max())}" if steps.notna().all()
+        noun = "verdict" if len(decided) == 1 else "verdicts"
+        line += (f"; the {len(decided)} decided Holm {noun} from step {int(steps.max())}" if steps.notna().all()
                  else "; the eval curves' last step does not decide every verdict the final metrics decide")
     else:
         line += "; no verdict is decided"
