@@ -75,20 +75,19 @@ def settle_line(table: pd.DataFrame) -> str:
     last = table["last_step"].max()
     if pd.isna(last):
         return "no evaluation curves to tell."
-    sign = table["sign_final_step"].max()
     decided = table[table["verdict"].isin(DECIDED)]
-    by_step = table["sign_final_step"].dropna().astype(int).value_counts().sort_index()
-    if pd.isna(sign):
+    settled = table["sign_final_step"].dropna().astype(int).value_counts().sort_index()  # orderings per step
+    if settled.empty:
         line = f"signs are not settled by step {int(last)}"
-    elif sign < last:
-        line = f"every ordering's sign was final from step {int(sign)} of {int(last)}"
-        by_step = by_step if len(by_step) > 1 else by_step.iloc[:0]  # one step: said already
+    elif settled.index[-1] < last:
+        line = f"every ordering's sign was final from step {settled.index[-1]} of {int(last)}"
+        if len(settled) > 1:  # the last pair to settle hides how early most did
+            line += _per_step(settled, len(table))
     else:  # a sign that flips up to the last evaluation: the budget did not settle it, and the reader is told so
-        line = (f"{by_step[int(last)]} of {len(table)} orderings still changed sign up to the last evaluation "
+        line = (f"{settled.iloc[-1]} of {len(table)} orderings still changed sign up to the last evaluation "
                 f"(step {int(last)}): this budget did not settle them")
-        by_step = by_step.drop(int(last))
-    if len(by_step):  # the last pair to settle hides how early most did
-        line += " (" + ", ".join(f"{n} of {len(table)} final from step {s}" for s, n in by_step.items()) + ")"
+        if len(settled) > 1:
+            line += _per_step(settled.iloc[:-1], len(table))
     if len(decided):
         steps = decided["verdict_final_step"]
         noun = "verdict" if len(decided) == 1 else "verdicts"
@@ -97,3 +96,7 @@ def settle_line(table: pd.DataFrame) -> str:
     else:
         line += "; no verdict is decided"
     return line + "."
+
+
+def _per_step(settled: pd.Series, total: int) -> str:
+    return " (" + ", ".join(f"{n} of {total} final from step {step}" for step, n in settled.items()) + ")"
